@@ -326,8 +326,8 @@ func testWaitTimesOut(t *testing.T, s *suite) {
 		if err != nil {
 			t.Fatalf("wait %v: %v", tc.wait, err)
 		}
-		if msgs == nil || len(msgs) != 0 {
-			t.Fatalf("wait %v: got %#v, want an empty slice", tc.wait, msgs)
+		if len(msgs) != 0 {
+			t.Fatalf("wait %v: got %q, want no message", tc.wait, bodies(msgs))
 		}
 		if took < tc.wait-50*time.Millisecond {
 			t.Fatalf("wait %v: returned after %v", tc.wait, took)
