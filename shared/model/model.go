@@ -156,6 +156,7 @@ type Node struct {
 	Config           *NodeConfig `json:"config,omitempty"` // what the node received at pre-config
 	Error            string      `json:"error,omitempty"`
 	Generation       int         `json:"generation"` // +1 on every replace
+	CreatedBy        string      `json:"created_by,omitempty"` // the action that created (or last re-created) it
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`

@@ -1,0 +1,172 @@
+// Package auth validates Keystone tokens and decides who may act on what (seed 000
+// §4.1.2): the admin project can do everything; other users only their own project's
+// topologies, of which they are the owner.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+
+	"github.com/straas/straas/shared/errs"
+)
+
+// Principal is the authenticated caller.
+type Principal struct {
+	UserID      string    `json:"user_id"`
+	UserName    string    `json:"user_name"`
+	ProjectID   string    `json:"project_id"`
+	ProjectName string    `json:"project_name"`
+	Roles       []string  `json:"roles"`
+	Admin       bool      `json:"admin"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// Tenant is the project the caller acts in.
+func (p Principal) Tenant() string { return p.ProjectID }
+
+// CanSee reports whether p may see and act on a resource of tenant owned by owner.
+// Within a project only the owner may act (seed 000 §4.1.2 rule 2); admins may do all.
+func (p Principal) CanSee(tenant, owner string) bool {
+	if p.Admin {
+		return true
+	}
+	return p.ProjectID == tenant && (owner == "" || owner == p.UserID)
+}
+
+// Validator turns a token into a Principal.
+type Validator interface {
+	Validate(ctx context.Context, token string) (Principal, error)
+}
+
+// KeystoneOptions configure a Keystone validator.
+type KeystoneOptions struct {
+	AuthURL      string // Keystone v3
+	Username     string // a service user allowed to validate tokens
+	Password     string
+	Project      string
+	Domain       string
+	AdminProject string        // name of the admin project (default "admin")
+	CacheTTL     time.Duration // how long a validation is trusted (default 30 s, never past expiry)
+}
+
+// Keystone validates tokens against Keystone v3 through gophercloud.
+type Keystone struct {
+	identity     *gophercloud.ServiceClient
+	adminProject string
+	ttl          time.Duration
+
+	mu    sync.Mutex
+	cache map[[32]byte]cached
+}
+
+type cached struct {
+	p  Principal
+	at time.Time
+}
+
+// NewKeystone authenticates the service user and returns a validator.
+func NewKeystone(ctx context.Context, o KeystoneOptions) (*Keystone, error) {
+	if o.Domain == "" {
+		o.Domain = "Default"
+	}
+	if o.AdminProject == "" {
+		o.AdminProject = "admin"
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = 30 * time.Second
+	}
+	p, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
+		IdentityEndpoint: o.AuthURL, Username: o.Username, Password: o.Password,
+		DomainName: o.Domain, AllowReauth: true,
+		Scope: &gophercloud.AuthScope{ProjectName: o.Project, DomainName: o.Domain},
+	})
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, "authenticate to keystone "+o.AuthURL, err)
+	}
+	p.HTTPClient = http.Client{Timeout: 15 * time.Second}
+	id, err := openstack.NewIdentityV3(p, gophercloud.EndpointOpts{})
+	if err != nil {
+		return nil, err
+	}
+	return &Keystone{identity: id, adminProject: o.AdminProject, ttl: o.CacheTTL, cache: map[[32]byte]cached{}}, nil
+}
+
+// Validate checks token with Keystone, or trusts a recent validation of it.
+func (k *Keystone) Validate(ctx context.Context, token string) (Principal, error) {
+	if token == "" {
+		return Principal{}, errs.E(errs.Unauthenticated, "", "no token: send X-Auth-Token")
+	}
+	if len(token) > 8192 {
+		return Principal{}, errs.E(errs.Unauthenticated, "", "malformed token")
+	}
+	key := sha256.Sum256([]byte(token)) // the cache never holds tokens themselves
+	now := time.Now()
+	k.mu.Lock()
+	if c, ok := k.cache[key]; ok && now.Sub(c.at) < k.ttl && now.Before(c.p.ExpiresAt) {
+		k.mu.Unlock()
+		return c.p, nil
+	}
+	k.mu.Unlock()
+
+	r := tokens.Get(ctx, k.identity, token)
+	if r.Err != nil {
+		if gophercloud.ResponseCodeIs(r.Err, http.StatusNotFound) || gophercloud.ResponseCodeIs(r.Err, http.StatusUnauthorized) ||
+			gophercloud.ResponseCodeIs(r.Err, http.StatusBadRequest) {
+			k.forget(key)
+			return Principal{}, errs.E(errs.Unauthenticated, "", "token is not valid (expired, revoked or unknown)")
+		}
+		return Principal{}, errs.Wrap(errs.Unavailable, "validate token", r.Err)
+	}
+	tok, err := r.ExtractToken()
+	if err != nil {
+		return Principal{}, errs.Wrap(errs.Unavailable, "validate token", err)
+	}
+	user, err := r.ExtractUser()
+	if err != nil {
+		return Principal{}, errs.Wrap(errs.Unavailable, "validate token", err)
+	}
+	proj, err := r.ExtractProject()
+	if err != nil || proj == nil {
+		return Principal{}, errs.E(errs.Unauthenticated, "", "token is not scoped to a project")
+	}
+	roles, _ := r.ExtractRoles()
+	p := Principal{UserID: user.ID, UserName: user.Name, ProjectID: proj.ID, ProjectName: proj.Name, ExpiresAt: tok.ExpiresAt}
+	for _, ro := range roles {
+		p.Roles = append(p.Roles, ro.Name)
+	}
+	p.Admin = proj.Name == k.adminProject
+	if !now.Before(p.ExpiresAt) {
+		return Principal{}, errs.E(errs.Unauthenticated, "", "token has expired")
+	}
+	k.mu.Lock()
+	if len(k.cache) > 100000 { // bound memory: drop everything rather than track LRU
+		k.cache = map[[32]byte]cached{}
+	}
+	k.cache[key] = cached{p: p, at: now}
+	k.mu.Unlock()
+	return p, nil
+}
+
+func (k *Keystone) forget(key [32]byte) {
+	k.mu.Lock()
+	delete(k.cache, key)
+	k.mu.Unlock()
+}
+
+type ctxKey struct{}
+
+// With returns ctx carrying p.
+func With(ctx context.Context, p Principal) context.Context { return context.WithValue(ctx, ctxKey{}, p) }
+
+// From returns the principal in ctx.
+func From(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(Principal)
+	return p, ok
+}
