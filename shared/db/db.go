@@ -94,9 +94,9 @@ func NodeRecord(n *model.Node) (store.Record, error) {
 // LeaseRecord encodes l; the due index orders leases by last sight for stale scans.
 func LeaseRecord(l *model.Lease) (store.Record, error) {
 	r, err := store.Encode(KindLease, l.NodeID, l)
-	r.Index = map[string]store.IndexKey{
-		store.IdxDue:      {Part: "lease", Sort: store.SortTime(l.LastSeen)},
-		store.IdxTopology: {Part: l.TopologyID},
+	r.Index = map[string]store.IndexKey{store.IdxTopology: {Part: l.TopologyID}}
+	if !l.Stale { // flagged leases leave the scan until the node reports again
+		r.Index[store.IdxDue] = store.IndexKey{Part: DueLease, Sort: store.SortTime(l.LastSeen)}
 	}
 	return r, err
 }
@@ -108,8 +108,19 @@ func ActionRecord(a *model.Action) (store.Record, error) {
 	if a.TopologyID != "" {
 		r.Index[store.IdxTopology] = store.IndexKey{Part: a.TopologyID, Sort: store.SortTime(a.CreatedAt)}
 	}
+	if a.Status == model.ActionPending && a.Execution == "" {
+		// An outbox: an action whose workflow was not started yet (the process died between
+		// writing it and starting it) is found here and started by the checker.
+		r.Index[store.IdxDue] = store.IndexKey{Part: DuePendingAction, Sort: store.SortTime(a.CreatedAt)}
+	}
 	return r, err
 }
+
+// DueLease is the IdxDue part of leases, sorted by last sight: stale ones come first.
+const DueLease = "lease"
+
+// DuePendingAction is the IdxDue part of actions not yet started.
+const DuePendingAction = "action_pending"
 
 // StageID is the record id of a stage of a component within an action.
 func StageID(actionID, componentID, stage string) string {

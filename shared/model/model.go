@@ -155,7 +155,7 @@ type Node struct {
 	ConfigRef        string      `json:"config_ref,omitempty"`
 	Config           *NodeConfig `json:"config,omitempty"` // what the node received at pre-config
 	Error            string      `json:"error,omitempty"`
-	Generation       int         `json:"generation"` // +1 on every replace
+	Generation       int         `json:"generation"`           // +1 on every replace
 	CreatedBy        string      `json:"created_by,omitempty"` // the action that created (or last re-created) it
 
 	CreatedAt time.Time `json:"created_at"`
@@ -182,6 +182,7 @@ type Lease struct {
 	Installed   string             `json:"installed,omitempty"`
 	ConfigRef   string             `json:"config_ref,omitempty"`
 	Maintenance bool               `json:"maintenance,omitempty"`
+	Stale       bool               `json:"stale,omitempty"` // flagged by the checker; cleared by the next heartbeat
 }
 
 // Action is the user-facing handle of a job: every mutating call returns one.
