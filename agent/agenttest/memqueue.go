@@ -77,8 +77,10 @@ var _ queue.Queue = (*MemQueue)(nil)
 func (q *MemQueue) Ensure(ctx context.Context, name string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.queues[name] == nil {
-		q.queues[name] = &memQ{changed: make(chan struct{})}
+	for _, n := range []string{name, queue.DeadLetter(name)} {
+		if q.queues[n] == nil {
+			q.queues[n] = &memQ{changed: make(chan struct{})}
+		}
 	}
 	return nil
 }
@@ -86,9 +88,11 @@ func (q *MemQueue) Ensure(ctx context.Context, name string) error {
 func (q *MemQueue) Remove(ctx context.Context, name string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if mq := q.queues[name]; mq != nil {
-		close(mq.changed)
-		delete(q.queues, name)
+	for _, n := range []string{name, queue.DeadLetter(name)} {
+		if mq := q.queues[n]; mq != nil {
+			close(mq.changed)
+			delete(q.queues, n)
+		}
 	}
 	return nil
 }
@@ -138,19 +142,30 @@ func (q *MemQueue) Receive(ctx context.Context, name string, max int, wait time.
 		}
 		now := q.clock.Now()
 		var out []queue.Message
+		keep := mq.msgs[:0]
+		dlq := q.queues[queue.DeadLetter(name)]
 		for _, m := range mq.msgs {
-			if len(out) >= max {
-				break
-			}
-			if m.visibleAt.After(now) {
+			if len(out) >= max || m.visibleAt.After(now) {
+				keep = append(keep, m)
 				continue
 			}
+			if m.receives >= queue.DefaultMaxReceives && dlq != nil {
+				// Received too often without an ack: off to the dead-letter queue.
+				m.receives, m.receipt = 0, ""
+				dlq.msgs = append(dlq.msgs, m)
+				continue
+			}
+			keep = append(keep, m)
 			q.next++
 			m.receipt = "r" + strconv.FormatUint(q.next, 10)
 			m.receives++
 			m.visibleAt = now.Add(q.visibility)
 			out = append(out, queue.Message{ID: m.id, Body: m.body, Receipt: m.receipt, Receives: m.receives})
 		}
+		for i := len(keep); i < len(mq.msgs); i++ {
+			mq.msgs[i] = nil
+		}
+		mq.msgs = keep
 		changed := mq.changed
 		q.mu.Unlock()
 		if len(out) > 0 || wait <= 0 {
