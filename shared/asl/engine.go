@@ -252,7 +252,7 @@ func (e *Engine) Start(ctx context.Context, machine, name string, input []byte) 
 		return "", err
 	}
 	root := &threadRec{State: m.root.startAt, Input: raw, Entered: now}
-	root.count("ExecutionStarted")
+	root.count("ExecutionStarted", enteredEvent(m.root.states[m.root.startAt]))
 	ops := []store.Op{store.Put(xr, store.Absent)}
 	tops, err := e.entryOps(id, rootThreadID(id), root, m.root.states[m.root.startAt], "")
 	if err != nil {
