@@ -219,7 +219,7 @@ var execCases = []execCase{
 	},
 	{
 		name: "map_iteration_failure_caught",
-		def: `{"StartAt":"M","States":{"M":{"Type":"Map","ItemSelector":{"n.$":"$$.Map.Item.Value"},
+		def: `{"StartAt":"M","States":{"M":{"Type":"Map","ItemSelector":{"n.$":"$$.Map.Item.Value"},"MaxConcurrency":1,
 			"ItemProcessor":{"StartAt":"F","States":{"F":{"Type":"Task","Resource":"arn:test:function:FailOdd","End":true}}},
 			"Catch":[{"ErrorEquals":["States.ALL"],"Next":"Caught"}],"End":true},"Caught":{"Type":"Pass","End":true}}}`,
 		input:  `[0,2,4,5,6]`,
