@@ -1270,13 +1270,14 @@ func (e *Engine) resumeExec(ctx context.Context, id string, recs []store.Record)
 	for _, t := range all {
 		sort.Slice(t.children, func(i, j int) bool { return t.children[i].rec.Idx < t.children[j].rec.Idx })
 	}
+	var start []*thr
 	for _, t := range all {
-		if !e.register(t) {
-			continue
+		if e.register(t) && t.fin == nil && (t.parent == nil || t.launched) {
+			start = append(start, t)
 		}
-		if t.fin == nil && (t.parent == nil || t.launched) {
-			e.kick(t)
-		}
+	}
+	for _, t := range start { // only now: a parent may launch children as soon as it runs
+		e.kick(t)
 	}
 	return nil
 }
