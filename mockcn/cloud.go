@@ -755,7 +755,9 @@ func (c *Cloud) VMs() []VM {
 	for _, v := range c.vms {
 		out = append(out, c.vmInfoLocked(v))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name || (out[i].Name == out[j].Name && out[i].ID < out[j].ID) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || (out[i].Name == out[j].Name && out[i].ID < out[j].ID)
+	})
 	return out
 }
 

@@ -192,8 +192,8 @@ func decodeBody(r *http.Request, v any) error {
 func (c *Cloud) versionDoc(r *http.Request, id string) map[string]any {
 	d := map[string]any{
 		"id": id, "status": "CURRENT", "version": fmt.Sprintf("2.%d", MaxMicroversion), "min_version": "2.1",
-		"updated": "2013-07-23T11:33:21Z",
-		"links":   []map[string]string{{"rel": "self", "href": c.base(r) + ComputeV21 + "/"}},
+		"updated":     "2013-07-23T11:33:21Z",
+		"links":       []map[string]string{{"rel": "self", "href": c.base(r) + ComputeV21 + "/"}},
 		"media-types": []map[string]string{{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}},
 	}
 	if id == "v2.0" {
