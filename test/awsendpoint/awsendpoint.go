@@ -81,7 +81,7 @@ func report(w io.Writer) {
 	if isMoto {
 		what = "moto"
 	}
-	fmt.Fprintf(w, "awsendpoint: %d tests ran against %s at %s (%d failed)\n", len(ran), what, endpoint, failed)
+	fmt.Fprintf(w, "awsendpoint: %d tests and subtests used %s at %s (%d of them failed)\n", len(ran), what, endpoint, failed)
 }
 
 // Endpoint returns the endpoint URL in use ("" before Main).
