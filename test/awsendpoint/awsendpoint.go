@@ -10,7 +10,6 @@ package awsendpoint
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/straas/straas/infra/bootstrap"
 	"github.com/straas/straas/shared/awsconf"
 )
 
@@ -178,29 +178,12 @@ func setDefaultCredentials(force bool) {
 	}
 }
 
-// enableMoto turns on moto's execution of state machines (off by default, when its
-// Step Functions only records executions). It fails on an endpoint that is not moto.
+// enableMoto turns on moto's execution of state machines; it fails on an endpoint that
+// is not moto.
 func enableMoto(ep string) error {
-	body := []byte(`{"stepfunctions": {"execute_state_machine": true}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(ep, "/")+"/moto-api/config", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	// moto answers with its config, which does not echo the stepfunctions section: any
-	// JSON object from this path means a moto server took the setting.
-	if resp.StatusCode/100 != 2 || !bytes.HasPrefix(bytes.TrimSpace(out), []byte("{")) {
-		return fmt.Errorf("POST /moto-api/config: %s: %s", resp.Status, bytes.TrimSpace(out))
-	}
-	return nil
+	return bootstrap.EnableMotoExecution(ctx, ep)
 }
 
 func findMoto() (string, error) {
