@@ -202,6 +202,9 @@ func New(cfg Config) (*Agent, error) {
 // ID is the node id.
 func (a *Agent) ID() string { return a.id }
 
+// ServerID is the cloud server id the agent reports.
+func (a *Agent) ServerID() string { return a.serverID }
+
 // CommandQueue is the queue the agent receives commands on.
 func (a *Agent) CommandQueue() string { return a.cmdQ }
 
