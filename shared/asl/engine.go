@@ -37,8 +37,9 @@ type Config struct {
 // Transition describes one checkpointed state transition.
 type Transition struct {
 	Execution string
-	State     string        // the state left (or waited in)
-	Took      time.Duration // from starting the step to its checkpoint being durable, function time excluded
+	State     string        // the thread's state after the transition
+	Took      time.Duration // from starting the step to its checkpoint being durable, task function time excluded
+	Ended     string        // the execution's status if this transition ended it, else ""
 }
 
 // Engine runs state machines durably. It implements workflow.Engine.
@@ -314,7 +315,7 @@ func (e *Engine) newExecRT(id string, m *Machine, x *execRec, ver int64, input a
 		return ex
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
-	ex := &execRT{id: id, m: m, name: x.Name, input: input, started: x.Started, ver: ver, ctx: ctx, cancel: cancel}
+	ex := &execRT{id: id, m: m, name: x.Name, input: input, started: x.Started, x: *x, ver: ver, ctx: ctx, cancel: cancel}
 	e.execs[id] = ex
 	e.mu.Unlock()
 	if !x.Deadline.IsZero() {
@@ -436,7 +437,7 @@ func (e *Engine) Events(ctx context.Context, id string) (EventCounts, error) {
 			if t.Excluded {
 				continue
 			}
-			for k, v := range t.Events {
+			for k, v := range t.Events.toMap() {
 				out[k] += v
 			}
 		}

@@ -4,8 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/straas/straas/shared/store"
 )
@@ -64,35 +66,185 @@ const (
 
 // threadRec is the checkpoint of one thread (KindThread): the current state and its
 // input, never a history. ID: <exec id>#0 for the root, <parent>.<gen>-<index> below.
+// It is encoded by hand (see appendJSON): it is written on every transition.
 type threadRec struct {
-	Idx      int             `json:"i,omitempty"` // branch or item index in the parent
+	Idx      int             // branch or item index in the parent
+	State    string          //
+	Input    json.RawMessage // the state's input
+	Entered  time.Time       //
+	Phase    string          //
+	Tries    []int           // attempts per retrier in this state
+	Retries  int             // $$.State.RetryCount
+	Due      time.Time       // Wait end, retry time, token timeout or heartbeat limit
+	Since    time.Time       // when the function of a token task returned
+	Deadline time.Time       // task timeout
+	Beat     int             // heartbeat seconds
+	Token    string          //
+	Gen      int             // counts transitions; names children
+	Started  bool            // a child that has begun
+	Excluded bool            // a DISTRIBUTED map iteration: events not counted in the parent
+	N        int             // number of children
+	MaxConc  int             //
+	Output   json.RawMessage // of a finished child
+	Error    string          // of a failed child
+	Cause    string          //
+	Events   evCounts        // history events so far (children's folded in when collected)
+}
+
+// threadJSON is threadRec's stored form.
+type threadJSON struct {
+	Idx      int             `json:"i,omitempty"`
 	State    string          `json:"s"`
-	Input    json.RawMessage `json:"in"`
-	Entered  time.Time       `json:"t"`
+	Input    json.RawMessage `json:"in,omitempty"`
+	Entered  int64           `json:"t,omitempty"`
 	Phase    string          `json:"p,omitempty"`
-	Tries    []int           `json:"r,omitempty"`  // attempts per retrier in this state
-	Retries  int             `json:"rc,omitempty"` // $$.State.RetryCount
-	Due      time.Time       `json:"d,omitzero"`
-	Since    time.Time       `json:"ts,omitzero"` // when the function of a token task returned
-	Deadline time.Time       `json:"dl,omitzero"` // task timeout
+	Tries    []int           `json:"r,omitempty"`
+	Retries  int             `json:"rc,omitempty"`
+	Due      int64           `json:"d,omitempty"`
+	Since    int64           `json:"ts,omitempty"`
+	Deadline int64           `json:"dl,omitempty"`
 	Beat     int             `json:"hb,omitempty"`
 	Token    string          `json:"tk,omitempty"`
-	Gen      int             `json:"g,omitempty"` // counts transitions; names children
+	Gen      int             `json:"g,omitempty"`
 	Started  bool            `json:"st,omitempty"`
-	Excluded bool            `json:"x,omitempty"` // a DISTRIBUTED map iteration: events not counted in the parent
-	N        int             `json:"n,omitempty"` // number of children
+	Excluded bool            `json:"x,omitempty"`
+	N        int             `json:"n,omitempty"`
 	MaxConc  int             `json:"mc,omitempty"`
 	Output   json.RawMessage `json:"out,omitempty"`
 	Error    string          `json:"e,omitempty"`
 	Cause    string          `json:"c,omitempty"`
-	Events   map[string]int  `json:"ev,omitempty"`
+	Events   []int32         `json:"ev,omitempty"`
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// appendJSON encodes t as threadJSON would be, without reflection.
+func (t *threadRec) appendJSON(b []byte) []byte {
+	b = append(b, `{"s":`...)
+	b = appendJSONString(b, t.State)
+	num := func(key string, v int64) {
+		if v != 0 {
+			b = append(b, ',', '"')
+			b = append(b, key...)
+			b = append(b, '"', ':')
+			b = strconv.AppendInt(b, v, 10)
+		}
+	}
+	str := func(key, v string) {
+		if v != "" {
+			b = append(b, ',', '"')
+			b = append(b, key...)
+			b = append(b, '"', ':')
+			b = appendJSONString(b, v)
+		}
+	}
+	raw := func(key string, v json.RawMessage) {
+		if len(v) > 0 {
+			b = append(b, ',', '"')
+			b = append(b, key...)
+			b = append(b, '"', ':')
+			b = append(b, v...)
+		}
+	}
+	flag := func(key string, v bool) {
+		if v {
+			b = append(b, ',', '"')
+			b = append(b, key...)
+			b = append(b, `":true`...)
+		}
+	}
+	num("i", int64(t.Idx))
+	raw("in", t.Input)
+	num("t", nanos(t.Entered))
+	str("p", t.Phase)
+	if len(t.Tries) > 0 {
+		b = append(b, `,"r":[`...)
+		for i, n := range t.Tries {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(n), 10)
+		}
+		b = append(b, ']')
+	}
+	num("rc", int64(t.Retries))
+	num("d", nanos(t.Due))
+	num("ts", nanos(t.Since))
+	num("dl", nanos(t.Deadline))
+	num("hb", int64(t.Beat))
+	str("tk", t.Token)
+	num("g", int64(t.Gen))
+	flag("st", t.Started)
+	flag("x", t.Excluded)
+	num("n", int64(t.N))
+	num("mc", int64(t.MaxConc))
+	raw("out", t.Output)
+	str("e", t.Error)
+	str("c", t.Cause)
+	if last := t.Events.last(); last >= 0 {
+		b = append(b, `,"ev":[`...)
+		for i := 0; i <= last; i++ {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(t.Events[i]), 10)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func (t *threadRec) UnmarshalJSON(data []byte) error {
+	var j threadJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*t = threadRec{
+		Idx: j.Idx, State: j.State, Input: j.Input, Entered: fromNanos(j.Entered), Phase: j.Phase,
+		Tries: j.Tries, Retries: j.Retries, Due: fromNanos(j.Due), Since: fromNanos(j.Since),
+		Deadline: fromNanos(j.Deadline), Beat: j.Beat, Token: j.Token, Gen: j.Gen, Started: j.Started,
+		Excluded: j.Excluded, N: j.N, MaxConc: j.MaxConc, Output: j.Output, Error: j.Error, Cause: j.Cause,
+	}
+	copy(t.Events[:], j.Events)
+	return nil
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		q, _ := json.Marshal(s) // replaces invalid bytes
+		return append(b, q...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, `\u00`...)
+			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 func (t *threadRec) record(id string) (store.Record, error) {
-	r, err := store.Encode(KindThread, id, t)
-	if err != nil {
-		return r, err
-	}
+	r := store.Record{Kind: KindThread, ID: id, Data: t.appendJSON(make([]byte, 0, 256+len(t.Input)+len(t.Output)))}
 	if !t.Due.IsZero() && (t.Phase == phWait || t.Phase == phRetry || t.Phase == phToken) {
 		r.Index = map[string]store.IndexKey{store.IdxDue: {Part: dueQueue, Sort: store.SortTime(t.Due)}}
 	}
@@ -100,24 +252,74 @@ func (t *threadRec) record(id string) (store.Record, error) {
 }
 
 func (t *threadRec) count(names ...string) {
-	if t.Events == nil {
-		t.Events = make(map[string]int, 8)
-	}
 	for _, n := range names {
-		t.Events[n]++
+		t.Events.add(n)
 	}
 }
 
 func (t *threadRec) clone() threadRec {
 	c := *t
-	if t.Events != nil {
-		c.Events = make(map[string]int, len(t.Events))
-		for k, v := range t.Events {
-			c.Events[k] = v
-		}
-	}
 	c.Tries = append([]int(nil), t.Tries...)
 	return c
+}
+
+// History event types, as Step Functions names them. Thread records count them in
+// this order.
+var eventNames = [...]string{
+	"ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut",
+	"PassStateEntered", "PassStateExited", "ChoiceStateEntered", "ChoiceStateExited",
+	"WaitStateEntered", "WaitStateExited", "SucceedStateEntered", "SucceedStateExited", "FailStateEntered",
+	"TaskStateEntered", "TaskStateExited", "ParallelStateEntered", "ParallelStateExited",
+	"MapStateEntered", "MapStateExited",
+	"TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded", "TaskFailed", "TaskTimedOut",
+	"LambdaFunctionScheduled", "LambdaFunctionStarted", "LambdaFunctionSucceeded", "LambdaFunctionFailed", "LambdaFunctionTimedOut",
+	"ParallelStateStarted", "ParallelStateSucceeded", "ParallelStateFailed",
+	"MapStateStarted", "MapStateSucceeded", "MapStateFailed",
+	"MapIterationStarted", "MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted",
+	"MapRunStarted", "MapRunSucceeded", "MapRunFailed",
+}
+
+var eventIndex = func() map[string]int {
+	m := make(map[string]int, len(eventNames))
+	for i, n := range eventNames {
+		m[n] = i
+	}
+	return m
+}()
+
+// evCounts counts history events by eventNames index; a value type, so that copying
+// a checkpoint copies it without allocating.
+type evCounts [len(eventNames)]int32
+
+func (c *evCounts) add(name string) {
+	if i, ok := eventIndex[name]; ok {
+		c[i]++
+	}
+}
+
+func (c *evCounts) addAll(o *evCounts) {
+	for i, v := range o {
+		c[i] += v
+	}
+}
+
+func (c *evCounts) last() int {
+	for i := len(c) - 1; i >= 0; i-- {
+		if c[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *evCounts) toMap() map[string]int {
+	m := map[string]int{}
+	for i, v := range c {
+		if v != 0 {
+			m[eventNames[i]] = int(v)
+		}
+	}
+	return m
 }
 
 // Token statuses.

@@ -24,7 +24,8 @@ type execRT struct {
 	name    string
 	input   any // parsed, read-only
 	started time.Time
-	ver     int64 // version of the exec record; only the root thread's driver uses it
+	x       execRec // the exec record as of version ver
+	ver     int64   // only the root thread's driver uses x and ver
 	ctx     context.Context
 	cancel  context.CancelFunc
 }
@@ -40,9 +41,10 @@ type thr struct {
 	inMap  bool
 
 	// Owned by the driving goroutine.
-	rec      threadRec
-	ver      int64
-	children []*thr
+	stepBegin time.Time // for Transition.Took
+	rec       threadRec
+	ver       int64
+	children  []*thr
 
 	mu       sync.Mutex
 	running  bool
@@ -224,6 +226,7 @@ func exitedEvent(st *state) string { return st.typ + "StateExited" }
 
 // step advances t by one move. It reports whether t can move again right away.
 func (e *Engine) step(t *thr) bool {
+	t.stepBegin = time.Now()
 	st := t.sc.states[t.rec.State]
 	if st == nil {
 		nr := t.rec.clone()
@@ -531,7 +534,6 @@ func (e *Engine) tokenOps(t *thr, nr *threadRec, tokVer int64) ([]store.Op, erro
 
 // commit makes nr the durable checkpoint of t, with extra ops in the same write.
 func (e *Engine) commit(t *thr, nr *threadRec, extra []store.Op, tokVer int64) bool {
-	begin := time.Now()
 	if t.parent != nil {
 		nr.Started = true
 	}
@@ -552,14 +554,16 @@ func (e *Engine) commit(t *thr, nr *threadRec, extra []store.Op, tokVer int64) b
 	}
 	t.rec = *nr
 	t.ver++
-	e.transitioned(t, begin)
+	e.transitioned(t, "")
 	return true
 }
 
-func (e *Engine) transitioned(t *thr, begin time.Time) {
+func (e *Engine) transitioned(t *thr, ended string) {
+	now := time.Now()
 	if e.onTrans != nil {
-		e.onTrans(Transition{Execution: t.ex.id, State: t.rec.State, Took: time.Since(begin)})
+		e.onTrans(Transition{Execution: t.ex.id, State: t.rec.State, Took: now.Sub(t.stepBegin), Ended: ended})
 	}
+	t.stepBegin = now // a step may checkpoint more than once
 }
 
 // writeFailed decides what a failed checkpoint means. The record was deleted: t was
@@ -655,16 +659,8 @@ func (e *Engine) publish(t *thr) {
 }
 
 func (e *Engine) finishRoot(t *thr, nr *threadRec, raw json.RawMessage, se *stateError, extra []store.Op, tokVer int64) bool {
-	begin := time.Now()
 	ex := t.ex
-	x, xr, err := store.Load[execRec](ex.ctx, e.st, KindExec, ex.id)
-	if err != nil {
-		return e.writeFailed(t, err)
-	}
-	if x.Status != workflow.Running {
-		e.dropExecRT(ex.id)
-		return false
-	}
+	x := ex.x // as written at Start; a Stop meanwhile makes the write below fail
 	x.Stopped = e.clk.Now()
 	if se != nil {
 		x.Status, x.Error, x.Cause = workflow.Failed, se.Name, se.Cause
@@ -673,12 +669,12 @@ func (e *Engine) finishRoot(t *thr, nr *threadRec, raw json.RawMessage, se *stat
 		x.Status, x.Output = workflow.Succeeded, raw
 		nr.count("ExecutionSucceeded")
 	}
-	x.Events = nr.Events
+	x.Events = nr.Events.toMap()
 	rec, err := x.record(ex.id)
 	if err != nil {
 		return e.writeFailed(t, err)
 	}
-	rec.Version = xr.Version
+	rec.Version = ex.ver
 	nr.Token = ""
 	ops, err := e.tokenOps(t, nr, tokVer)
 	if err != nil {
@@ -694,7 +690,7 @@ func (e *Engine) finishRoot(t *thr, nr *threadRec, raw json.RawMessage, se *stat
 	}
 	ex.ver = rec.Version + 1
 	t.rec = *nr
-	e.transitioned(t, begin)
+	e.transitioned(t, x.Status)
 	e.log.Debug("asl: execution ended", "execution", ex.id, "status", x.Status, "error", x.Error)
 	e.dropExecRT(ex.id)
 	return false
@@ -774,6 +770,7 @@ func (e *Engine) runTask(t *thr, st *state, input, eff any, nr *threadRec, ctxf 
 		callTimeout = 0 // the timeout covers the whole wait, checked below
 	}
 	out, ferr, timedOut, abandoned := e.call(t, fn, in, callTimeout)
+	t.stepBegin = time.Now() // Transition.Took leaves the function's own time out
 	if abandoned {
 		return false
 	}
@@ -1066,10 +1063,7 @@ func (e *Engine) checkChildren(t *thr, st *state) bool {
 	fold := func() {
 		for _, f := range fins {
 			if f != nil && !f.Excluded {
-				for k, v := range f.Events {
-					nr.count()
-					nr.Events[k] += v
-				}
+				nr.Events.addAll(&f.Events)
 			}
 		}
 	}
