@@ -2,6 +2,7 @@ package mockcn
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -1099,4 +1100,69 @@ func (c *Cloud) nextIPLocked() (string, string) {
 		mac := fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", n>>16&0xff, n>>8&0xff, d)
 		return ip, mac
 	}
+}
+
+// ServerSpec asks for a server through the Go API (what a Nova create request says).
+type ServerSpec struct {
+	Name     string
+	Project  string // project name; default "admin"
+	User     string // user name; default the project's name
+	Flavor   string // flavor id or name; default "small"
+	Image    string // default "image"
+	AZ       string // "" for any
+	UserData []byte // raw (not base64)
+	Metadata map[string]string
+	Group    string // server group id
+}
+
+// CreateServer creates a server as Nova's POST /servers does — placed at once, ACTIVE
+// after the boot latency, or ERROR when no host fits — without HTTP or a token. It is
+// for tests and benchmarks.
+func (c *Cloud) CreateServer(spec ServerSpec) (VM, error) {
+	if spec.Project == "" {
+		spec.Project = "admin"
+	}
+	if spec.User == "" {
+		spec.User = spec.Project
+	}
+	p, ok := c.id.ProjectByName(spec.Project)
+	if !ok {
+		return VM{}, errs.Invalidf("project", "no project %q", spec.Project)
+	}
+	if spec.Name == "" {
+		return VM{}, errs.Invalidf("name", "a server needs a name")
+	}
+	if spec.Flavor == "" {
+		spec.Flavor = "small"
+	}
+	f := c.flavors[spec.Flavor]
+	for _, x := range c.flist {
+		if f == nil && x.Name == spec.Flavor {
+			f = x
+		}
+	}
+	if f == nil {
+		return VM{}, errs.Invalidf("flavor", "no flavor %q", spec.Flavor)
+	}
+	if spec.Image == "" {
+		spec.Image = "image"
+	}
+	tok := &identity.Token{ProjectID: p.ID, ProjectName: p.Name, UserID: identity.ID("user", spec.User), UserName: spec.User}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if spec.AZ != "" && !contains(c.azs, spec.AZ) {
+		return VM{}, errs.Invalidf("az", "no availability zone %q", spec.AZ)
+	}
+	var h hints
+	if spec.Group != "" {
+		if h.group = c.groups[spec.Group]; h.group == nil {
+			return VM{}, errs.Invalidf("group", "no server group %q", spec.Group)
+		}
+	}
+	ud := ""
+	if spec.UserData != nil {
+		ud = base64.StdEncoding.EncodeToString(spec.UserData)
+	}
+	v := c.newServerLocked(tok, spec.Name, f, spec.Image, spec.AZ, ud, spec.Metadata, "", h, 0)
+	return c.vmInfoLocked(v), nil
 }
