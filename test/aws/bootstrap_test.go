@@ -163,4 +163,3 @@ func receiveN(t *testing.T, q queue.Queue, name string, n int) []queue.Message {
 	}
 	return out
 }
-
