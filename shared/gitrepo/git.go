@@ -382,28 +382,40 @@ func (g *Repo) readLocked(c *object.Commit, p string) (Entry, error) {
 	}
 	tree := root
 	if p != "" {
-		ent, err := root.FindEntry(p)
-		if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-			return e, &errs.Error{Kind: errs.NotFound, Op: "read " + g.name, Msg: fmt.Sprintf("%s not found at %s", p, short(c.Hash))}
-		}
-		if err != nil {
-			return e, err
-		}
-		if ent.Mode != filemode.Dir {
-			blob, err := object.GetBlob(g.st, ent.Hash)
-			if err != nil {
+		notFound := &errs.Error{Kind: errs.NotFound, Op: "read " + g.name, Msg: fmt.Sprintf("%s not found at %s", p, short(c.Hash))}
+		parts := strings.Split(p, "/")
+		// Walk by hand: go-git's FindEntry reports a path through a file as a missing object.
+		for i, name := range parts {
+			var ent *object.TreeEntry
+			for k := range tree.Entries {
+				if tree.Entries[k].Name == name {
+					ent = &tree.Entries[k]
+					break
+				}
+			}
+			if ent == nil {
+				return e, notFound
+			}
+			last := i == len(parts)-1
+			if ent.Mode != filemode.Dir {
+				if !last {
+					return e, notFound
+				}
+				blob, err := object.GetBlob(g.st, ent.Hash)
+				if err != nil {
+					return e, err
+				}
+				content, err := readBlob(blob)
+				if err != nil {
+					return e, err
+				}
+				g.files.put(c.Hash, p, content)
+				e.Type, e.Content = EntryFile, content
+				return e, nil
+			}
+			if tree, err = object.GetTree(g.st, ent.Hash); err != nil {
 				return e, err
 			}
-			content, err := readBlob(blob)
-			if err != nil {
-				return e, err
-			}
-			g.files.put(c.Hash, p, content)
-			e.Type, e.Content = EntryFile, content
-			return e, nil
-		}
-		if tree, err = object.GetTree(g.st, ent.Hash); err != nil {
-			return e, err
 		}
 	}
 	e.Type = EntryFolder
@@ -797,7 +809,7 @@ func (g *Repo) History(ctx context.Context, ref, p string, limit int) ([]CommitI
 				Hash:      c.Hash.String(),
 				Author:    Author{Name: c.Author.Name, Email: c.Author.Email},
 				Committer: Author{Name: c.Committer.Name, Email: c.Committer.Email},
-				When:      c.Author.When,
+				When:      c.Author.When.UTC(),
 				Message:   strings.TrimSpace(c.Message),
 			})
 			if len(out) >= limit {

@@ -126,7 +126,7 @@ func (g *Repo) describeTagLocked(r *plumbing.Reference) (Tag, error) {
 	if to, err := object.GetTag(g.st, r.Hash()); err == nil {
 		t.Message = strings.TrimSpace(to.Message)
 		t.Tagger = Author{Name: to.Tagger.Name, Email: to.Tagger.Email}
-		t.Date = to.Tagger.When
+		t.Date = to.Tagger.When.UTC()
 	}
 	c, err := g.peelLocked(r.Hash())
 	if err != nil {
@@ -134,7 +134,7 @@ func (g *Repo) describeTagLocked(r *plumbing.Reference) (Tag, error) {
 	}
 	t.Commit = c.Hash.String()
 	if t.Date.IsZero() {
-		t.Date = c.Committer.When
+		t.Date = c.Committer.When.UTC()
 	}
 	return t, nil
 }
