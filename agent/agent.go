@@ -135,6 +135,8 @@ type Agent struct {
 	doneNext   int
 	held       []outItem // messages produced while silent, sent when it ends
 	pollQueued bool
+	pollDue    time.Time // when the queued receive is due
+	pollSeq    uint32    // the queued receive; an earlier one replaces a later one
 	pollEvery  time.Duration
 	lastPoll   time.Time
 	unsub      func()

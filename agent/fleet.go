@@ -94,7 +94,7 @@ type Stats struct {
 	Results    int64
 	Events     int64
 	Receives   int64 // Receive calls
-	Commands   int64 // command messages received
+	Commands   int64 // command messages received and handled (their work scheduled)
 	SendErrors int64
 	Crashes    int64
 }
@@ -117,6 +117,7 @@ type event struct {
 	seq  uint64
 	kind uint8
 	gen  uint32
+	pseq uint32 // for evPoll: which queued receive this is
 	a    *Agent
 	p    *pending
 	fn   func(context.Context)
@@ -525,7 +526,7 @@ func (f *Fleet) pollLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-f.polls:
-			f.poll(ctx, ev.a, ev.gen)
+			f.poll(ctx, ev.a, ev.gen, ev.pseq)
 		}
 	}
 }
@@ -624,36 +625,45 @@ func (f *Fleet) heartbeat(ctx context.Context, a *Agent, gen uint32) {
 	}
 }
 
-// kick queues a receive for the agent unless one is queued already.
+// kick queues a receive for the agent now, unless one is queued for now already; one
+// queued for later (a backoff, an idle poll interval) is replaced.
 func (f *Fleet) kick(a *Agent) {
+	now := f.clock.Now()
 	a.mu.Lock()
-	if a.pollQueued || a.state != stateUp || a.silent || a.fleet != f {
+	if a.state != stateUp || a.silent || a.fleet != f || (a.pollQueued && !a.pollDue.After(now)) {
 		a.mu.Unlock()
 		return
 	}
-	a.pollQueued = true
-	gen := a.gen
+	ev := a.queuePollLocked(now)
 	a.mu.Unlock()
-	f.push(&event{at: f.clock.Now(), kind: evPoll, a: a, gen: gen})
+	f.push(ev)
 }
 
+// pollLater queues a receive after d unless one is queued already.
 func (f *Fleet) pollLater(a *Agent, gen uint32, d time.Duration) {
 	a.mu.Lock()
 	if a.gen != gen || a.pollQueued {
 		a.mu.Unlock()
 		return
 	}
-	a.pollQueued = true
+	ev := a.queuePollLocked(f.clock.Now().Add(d))
 	a.mu.Unlock()
-	f.push(&event{at: f.clock.Now().Add(d), kind: evPoll, a: a, gen: gen})
+	f.push(ev)
 }
 
-func (f *Fleet) poll(ctx context.Context, a *Agent, gen uint32) {
+func (a *Agent) queuePollLocked(at time.Time) *event {
+	a.pollQueued = true
+	a.pollDue = at
+	a.pollSeq++
+	return &event{at: at, kind: evPoll, a: a, gen: a.gen, pseq: a.pollSeq}
+}
+
+func (f *Fleet) poll(ctx context.Context, a *Agent, gen, pseq uint32) {
 	now := f.clock.Now()
 	a.mu.Lock()
-	if a.gen != gen {
+	if a.gen != gen || !a.pollQueued || a.pollSeq != pseq {
 		a.mu.Unlock()
-		return
+		return // replaced by an earlier receive, or stale
 	}
 	a.pollQueued = false
 	if a.state != stateUp || a.silent {
@@ -685,10 +695,11 @@ func (f *Fleet) poll(ctx context.Context, a *Agent, gen uint32) {
 		f.pollLater(a, gen, d)
 		return
 	}
-	f.stats.commands.Add(int64(len(msgs)))
 	for _, m := range msgs {
 		f.handle(ctx, a, gen, m)
 	}
+	// Counted once handled: a command counted has its work scheduled.
+	f.stats.commands.Add(int64(len(msgs)))
 	switch {
 	case len(msgs) == ask:
 		f.kick(a) // there may be more

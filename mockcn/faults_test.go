@@ -70,6 +70,17 @@ func (f *fakeEnv) boot(c *gophercloud.ServiceClient, node string) string {
 	return s.ID
 }
 
+func (f *fakeEnv) waitAgent(vm, state string) {
+	f.t.Helper()
+	end := time.Now().Add(5 * time.Second)
+	for v, _ := f.cloud.GetVM(vm); v.Agent != state; v, _ = f.cloud.GetVM(vm) {
+		if time.Now().After(end) {
+			f.t.Fatalf("agent of %s is %q, want %q", vm, v.Agent, state)
+		}
+		time.Sleep(time.Millisecond) // polling interval
+	}
+}
+
 func (f *fakeEnv) waitMsgs(what string, pred func([]agentproto.Envelope) bool) []agentproto.Envelope {
 	f.t.Helper()
 	got, ok := f.col.WaitFor(f.ctx, 5*time.Second, pred)
@@ -339,9 +350,7 @@ func TestNewServerOfANodeTakesOver(t *testing.T) {
 	if v, _ := f.cloud.GetVM(old); v.Agent != "none" {
 		t.Fatalf("old server's agent is %q", v.Agent)
 	}
-	if v, _ := f.cloud.GetVM(repl); v.Agent != "up" {
-		t.Fatalf("new server's agent is %q", v.Agent)
-	}
+	f.waitAgent(repl, "up")
 	if err := servers.Delete(f.ctx, demo, old).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -502,13 +511,7 @@ func TestAdminAgentAPI(t *testing.T) {
 	put(`{"silent": false, "knobs": {"crash": ["configure"]}}`, 200)
 	f.sync()
 	f.command("n1", agentproto.Command{ID: "c", Kind: agentproto.CmdConfigure})
-	end := time.Now().Add(5 * time.Second)
-	for v, _ := f.cloud.GetVM(id); v.Agent != "crashed"; v, _ = f.cloud.GetVM(id) {
-		if time.Now().After(end) {
-			t.Fatalf("agent did not crash on configure: %q", v.Agent)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	f.waitAgent(id, "crashed")
 	put(`{"knobs": {"slow": -3}}`, 400)
 	put(`{"clear_knobs": true}`, 200)
 }
