@@ -189,6 +189,7 @@ type prepared struct {
 	bucket []byte
 	id     []byte
 	value  []byte   // puts: the encoded record, version stamped at commit
+	idxEnd int      // puts: end of value's index section
 	index  [][]byte // puts: the record's index keys
 	expiry []byte   // puts: its expiry key, nil if it never expires
 
@@ -247,7 +248,7 @@ func (s *Store) prepare(ops []store.Op) (*write, error) {
 				}
 				p.index = append(p.index, indexKey(r.Kind, name, k.Part, k.Sort, r.ID))
 			}
-			p.value = encodeValue(r)
+			p.value, p.idxEnd = encodeValue(r)
 			if exp := expiresNano(r.Expires); exp != 0 {
 				p.expiry = expiryKey(exp, r.Kind, r.ID)
 			}
@@ -355,8 +356,14 @@ func removeKeys(idx, xb *bbolt.Bucket, kind, id string, old []byte, p *prepared)
 	if err != nil {
 		return 0, err
 	}
-	entries, _, err := decodeIndex(old)
+	end, err := indexEnd(old)
 	if err != nil {
+		return 0, err
+	}
+	var entries []indexEntry
+	if !p.op.Delete && bytes.Equal(old[headerLen:end], p.value[headerLen:p.idxEnd]) {
+		keep = 1<<len(p.index) - 1 // the same entries (encoded sorted): all stay
+	} else if entries, _, err = decodeIndex(old); err != nil {
 		return 0, err
 	}
 next:

@@ -41,7 +41,8 @@ func expiresNano(t time.Time) int64 {
 	return 1
 }
 
-func encodeValue(r *store.Record) []byte {
+// encodeValue encodes r (version 0) and returns where its index section ends.
+func encodeValue(r *store.Record) ([]byte, int) {
 	n := headerLen + binary.MaxVarintLen64 + len(r.Data)
 	for name, k := range r.Index {
 		n += 3*binary.MaxVarintLen64 + len(name) + len(k.Part) + len(k.Sort)
@@ -61,7 +62,29 @@ func encodeValue(r *store.Record) []byte {
 		b = appendString(b, k.Part)
 		b = appendString(b, k.Sort)
 	}
-	return append(b, r.Data...)
+	end := len(b)
+	return append(b, r.Data...), end
+}
+
+// indexEnd returns where the index section of v ends, without decoding it.
+func indexEnd(v []byte) (int, error) {
+	if len(v) < headerLen {
+		return 0, errCorrupt
+	}
+	off := headerLen
+	n, k := binary.Uvarint(v[off:])
+	if k <= 0 || n > uint64(len(v)) {
+		return 0, errCorrupt
+	}
+	off += k
+	for i := uint64(0); i < 3*n; i++ {
+		l, k := binary.Uvarint(v[off:])
+		if k <= 0 || uint64(len(v)-off-k) < l {
+			return 0, errCorrupt
+		}
+		off += k + int(l)
+	}
+	return off, nil
 }
 
 func appendString(b []byte, s string) []byte {

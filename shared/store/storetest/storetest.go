@@ -776,6 +776,10 @@ func testIndexMoves(t *testing.T, s store.Store) {
 	put("a", store.Absent, map[string]store.IndexKey{store.IdxTenant: {Part: "t1", Sort: "1"}})
 	put("b", store.Absent, map[string]store.IndexKey{store.IdxTenant: {Part: "t1", Sort: "2"}})
 	wantIDs(t, s, kind, t1, "a", "b")
+	// Rewritten with the same entries: still listed, once.
+	put("a", store.Present, map[string]store.IndexKey{store.IdxTenant: {Part: "t1", Sort: "1"}})
+	put("a", store.Any, map[string]store.IndexKey{store.IdxTenant: {Part: "t1", Sort: "1"}})
+	wantIDs(t, s, kind, t1, "a", "b")
 
 	put("a", store.Present, map[string]store.IndexKey{store.IdxTenant: {Part: "t1", Sort: "3"}})
 	wantIDs(t, s, kind, t1, "b", "a")

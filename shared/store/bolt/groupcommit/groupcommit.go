@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -145,7 +146,11 @@ func (c *Committer) Stats() Stats {
 func (c *Committer) run() {
 	defer close(c.done)
 	var spare []*request
+	last := 0
 	for {
+		if last > 1 {
+			runtime.Gosched()
+		}
 		c.mu.Lock()
 		for len(c.pending) == 0 && !c.closed {
 			c.cond.Wait()
@@ -164,6 +169,7 @@ func (c *Committer) run() {
 		c.mu.Unlock()
 
 		c.commit(batch)
+		last = len(batch)
 		clear(batch)
 		spare = batch[:0]
 	}
