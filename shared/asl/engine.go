@@ -49,8 +49,13 @@ type Engine struct {
 	log      *slog.Logger
 	machines map[string]*Machine
 	funcs    map[string]workflow.Func
-	sem      chan struct{}
-	onTrans  func(Transition)
+	workers  int
+
+	qmu     sync.Mutex
+	qcond   *sync.Cond
+	queue   []*thr // threads to drive, taken by the worker goroutines
+	qdone   bool
+	onTrans func(Transition)
 
 	mu       sync.Mutex
 	ctx      context.Context // Run's; nil before Run
@@ -89,7 +94,8 @@ func New(cfg Config) (*Engine, error) {
 	if w <= 0 {
 		w = 256
 	}
-	e.sem = make(chan struct{}, w)
+	e.workers = w
+	e.qcond = sync.NewCond(&e.qmu)
 	names := make([]string, 0, len(e.machines))
 	for n := range e.machines {
 		names = append(names, n)
@@ -152,6 +158,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.ctx = ctx
 	e.mu.Unlock()
+	var workers sync.WaitGroup
+	for i := 0; i < e.workers; i++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			e.work(ctx)
+		}()
+	}
 	err := e.resume(ctx)
 	if err == nil {
 		<-ctx.Done()
@@ -159,6 +173,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	e.stopping = true
 	e.mu.Unlock()
+	e.qmu.Lock()
+	e.qdone = true
+	e.qcond.Broadcast()
+	e.qmu.Unlock()
+	workers.Wait()
 	e.wg.Wait()
 	if err != nil && ctx.Err() == nil {
 		return err
@@ -315,7 +334,8 @@ func (e *Engine) newExecRT(id string, m *Machine, x *execRec, ver int64, input a
 		return ex
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
-	ex := &execRT{id: id, m: m, name: x.Name, input: input, started: x.Started, x: *x, ver: ver, ctx: ctx, cancel: cancel}
+	ex := &execRT{id: id, m: m, name: x.Name, input: input, started: x.Started, x: *x, ver: ver, ctx: ctx, cancel: cancel,
+		threads: map[string]*thr{}}
 	e.execs[id] = ex
 	e.mu.Unlock()
 	if !x.Deadline.IsZero() {
@@ -341,6 +361,7 @@ func (e *Engine) register(t *thr) bool {
 		return false
 	}
 	e.threads[t.id] = t
+	t.ex.threads[t.id] = t
 	return true
 }
 
@@ -348,6 +369,7 @@ func (e *Engine) unregister(t *thr) {
 	e.mu.Lock()
 	if e.threads[t.id] == t {
 		delete(e.threads, t.id)
+		delete(t.ex.threads, t.id)
 	}
 	e.mu.Unlock()
 }
@@ -516,11 +538,12 @@ func (e *Engine) dropExecRT(id string) {
 	ex := e.execs[id]
 	delete(e.execs, id)
 	var ts []*thr
-	for tid, t := range e.threads {
-		if execOfThread(tid) == id {
+	if ex != nil {
+		for tid, t := range ex.threads {
 			ts = append(ts, t)
 			delete(e.threads, tid)
 		}
+		ex.threads = map[string]*thr{}
 	}
 	e.mu.Unlock()
 	if ex != nil {

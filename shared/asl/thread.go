@@ -28,6 +28,7 @@ type execRT struct {
 	ver     int64   // only the root thread's driver uses x and ver
 	ctx     context.Context
 	cancel  context.CancelFunc
+	threads map[string]*thr // guarded by Engine.mu
 }
 
 // thr is a thread in memory: the root of an execution, a Parallel branch or a Map
@@ -87,23 +88,39 @@ func (e *Engine) kick(t *thr) {
 	}
 	t.running = true
 	t.mu.Unlock()
-	if !e.goroutine(func(ctx context.Context) { e.drive(ctx, t) }) {
-		t.mu.Lock()
-		t.running = false
-		t.mu.Unlock()
-	}
-}
-
-func (e *Engine) drive(ctx context.Context, t *thr) {
-	select {
-	case e.sem <- struct{}{}:
-	case <-ctx.Done():
+	e.qmu.Lock()
+	if e.qdone || !e.running() {
+		e.qmu.Unlock()
 		t.mu.Lock()
 		t.running = false
 		t.mu.Unlock()
 		return
 	}
-	defer func() { <-e.sem }()
+	e.queue = append(e.queue, t)
+	e.qcond.Signal()
+	e.qmu.Unlock()
+}
+
+// work is one of the Workers goroutines: long-lived, so that their stacks stay grown.
+func (e *Engine) work(ctx context.Context) {
+	for {
+		e.qmu.Lock()
+		for len(e.queue) == 0 && !e.qdone {
+			e.qcond.Wait()
+		}
+		if e.qdone {
+			e.qmu.Unlock()
+			return
+		}
+		t := e.queue[0]
+		e.queue[0] = nil
+		e.queue = e.queue[1:]
+		e.qmu.Unlock()
+		e.drive(ctx, t)
+	}
+}
+
+func (e *Engine) drive(ctx context.Context, t *thr) {
 	for {
 		t.mu.Lock()
 		t.dirty = false
@@ -602,10 +619,11 @@ func (e *Engine) writeFailed(t *thr, err error) bool {
 func (e *Engine) forget(t *thr) {
 	e.mu.Lock()
 	var ts []*thr
-	for id, x := range e.threads {
+	for id, x := range t.ex.threads {
 		if id == t.id || strings.HasPrefix(id, t.id+".") {
 			ts = append(ts, x)
 			delete(e.threads, id)
+			delete(t.ex.threads, id)
 		}
 	}
 	e.mu.Unlock()
@@ -1023,10 +1041,6 @@ func (e *Engine) startChildren(t *thr, st *state, input, eff any, nr *threadRec,
 // within MaxConcurrency.
 func (e *Engine) checkChildren(t *thr, st *state) bool {
 	nr := t.rec.clone()
-	input, se := decodeJSON(t.rec.Input)
-	if se != nil {
-		return e.finish(t, &nr, nil, se, nil, 0)
-	}
 	if len(t.children) != nr.N {
 		// Children lost (should not happen): run the state again from scratch.
 		e.log.Error("asl: children missing; restarting state", "thread", t.id, "have", len(t.children), "want", nr.N)
@@ -1060,6 +1074,34 @@ func (e *Engine) checkChildren(t *thr, st *state) bool {
 			tolerated = pct
 		}
 	}
+	if len(failed) > tolerated || done+len(failed) == nr.N {
+		// Only now: the input may be large, and children end one at a time.
+		input, se := decodeJSON(t.rec.Input)
+		if se != nil {
+			return e.finish(t, &nr, nil, se, nil, 0)
+		}
+		return e.collectChildren(t, st, &nr, input, fins, failed, done, tolerated)
+	}
+	free := len(pending)
+	if nr.MaxConc > 0 {
+		free = nr.MaxConc - running
+	}
+	for _, c := range pending {
+		if free <= 0 {
+			break
+		}
+		free--
+		c.mu.Lock()
+		c.launched = true
+		c.mu.Unlock()
+		e.kick(c)
+	}
+	return false
+}
+
+// collectChildren ends a Parallel or Map state once its children are over (or one failed).
+func (e *Engine) collectChildren(t *thr, st *state, nrp *threadRec, input any, fins []*threadRec, failed []*threadRec, done, tolerated int) bool {
+	nr := *nrp
 	fold := func() {
 		for _, f := range fins {
 			if f != nil && !f.Excluded {
@@ -1132,20 +1174,6 @@ func (e *Engine) checkChildren(t *thr, st *state) bool {
 			t.children = nil
 		}
 		return ok
-	}
-	free := len(pending)
-	if nr.MaxConc > 0 {
-		free = nr.MaxConc - running
-	}
-	for _, c := range pending {
-		if free <= 0 {
-			break
-		}
-		free--
-		c.mu.Lock()
-		c.launched = true
-		c.mu.Unlock()
-		e.kick(c)
 	}
 	return false
 }
