@@ -285,6 +285,10 @@ func (g *Repo) resolveLocked(ref string) (*object.Commit, error) {
 	}
 	if isHash(ref) {
 		c, err := object.GetCommit(g.st, plumbing.NewHash(ref))
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			g.st.Reindex() // it may be in a pack git wrote since we last looked
+			c, err = object.GetCommit(g.st, plumbing.NewHash(ref))
+		}
 		if err == nil {
 			return c, nil
 		}

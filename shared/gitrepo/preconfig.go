@@ -528,18 +528,24 @@ func convertRendered(typ, s string, check bool) (any, error) {
 
 // Template functions (docs/script-repo.md). dep and hasDep are bound per evaluation.
 var funcs = template.FuncMap{
-	"dep":            func(string) (ComponentInfo, error) { return ComponentInfo{}, nil },
-	"hasDep":         func(string) bool { return false },
-	"nodes":          func(c ComponentInfo, role string) []NodeInfo { return sortedNodes(c.Nodes, role) },
-	"first":          firstNode,
-	"ips":            ips,
-	"hosts":          hosts,
-	"join":           join,
-	"prefix":         func(p string, l []string) []string { return mapStrings(l, func(s string) string { return p + s }) },
-	"suffix":         func(x string, l []string) []string { return mapStrings(l, func(s string) string { return s + x }) },
-	"option":         option,
-	"add":            func(a, b int) int { return a + b },
-	"sub":            func(a, b int) int { return a - b },
+	"dep":    func(string) (ComponentInfo, error) { return ComponentInfo{}, nil },
+	"hasDep": func(string) bool { return false },
+	"nodes":  func(c ComponentInfo, role string) []NodeInfo { return sortedNodes(c.Nodes, role) },
+	"first":  firstNode,
+	"ips":    ips,
+	"hosts":  hosts,
+	"join":   join,
+	"prefix": func(p string, l []string) []string { return mapStrings(l, func(s string) string { return p + s }) },
+	"suffix": func(x string, l []string) []string { return mapStrings(l, func(s string) string { return s + x }) },
+	"option": option,
+	"add":    func(a, b int) int { return a + b },
+	"sub":    func(a, b int) int { return a - b },
+	"div": func(a, b int) (int, error) {
+		if b == 0 {
+			return 0, fmt.Errorf("div: division by zero")
+		}
+		return a / b, nil
+	},
 	"json":           toJSON,
 	"fail":           func(msg string) (string, error) { return "", fmt.Errorf("%s", msg) },
 	"versionAtLeast": versionAtLeast,
