@@ -3,6 +3,7 @@ package mockcn
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/straas/straas/agent/dummy"
 	"github.com/straas/straas/shared/errs"
@@ -11,7 +12,7 @@ import (
 // adminRoutes serves the mock cloud's own API under AdminPrefix (admin tokens only).
 func (c *Cloud) adminRoutes(mux *http.ServeMux) {
 	admin := func(pattern string, h http.HandlerFunc) {
-		method, path, _ := cutSpace(pattern)
+		method, path, _ := strings.Cut(pattern, " ")
 		mux.Handle(method+" "+AdminPrefix+path, c.adminAuth(h))
 	}
 	admin("GET /cns", func(w http.ResponseWriter, r *http.Request) {
@@ -173,15 +174,6 @@ type Settings struct {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func cutSpace(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ' ' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return "", s, false
-}
 
 func (c *Cloud) adminAuth(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -352,6 +352,14 @@ func (c *Cloud) Run(ctx context.Context) error { return c.fleet.Run(ctx) }
 // Handler serves Keystone at /identity, Nova at /compute and the admin API at /mockcn/v1.
 func (c *Cloud) Handler() http.Handler { return c.handler }
 
+// Mount registers the cloud's handler on mux under its prefixes (/identity, /compute,
+// /mockcn), for a process that serves other things on the same listener.
+func (c *Cloud) Mount(mux *http.ServeMux) {
+	for _, p := range []string{identity.Prefix, identity.Prefix + "/", ComputePrefix, ComputePrefix + "/", "/mockcn/"} {
+		mux.Handle(p, c.handler)
+	}
+}
+
 // Identity is the cloud's Keystone.
 func (c *Cloud) Identity() *identity.Service { return c.id }
 

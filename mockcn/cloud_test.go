@@ -420,3 +420,25 @@ func TestUserDataReachesAgent(t *testing.T) {
 		t.Fatal("agent of a deleted server still in the fleet")
 	}
 }
+
+func TestMount(t *testing.T) {
+	c, err := mockcn.New(mockcn.Config{Root: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/straas/", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	c.Mount(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for path, want := range map[string]int{"/identity": 300, "/identity/v3": 200, "/compute": 200, "/compute/v2.1/": 200, "/mockcn/v1/cns": 401, "/straas/x": 418} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}

@@ -339,3 +339,45 @@ func TestServerGroupMicroversions(t *testing.T) {
 	}
 	e.waitStatus(demo, last, mockcn.StatusError)
 }
+
+func TestConcurrentCreatesKeepAntiAffinity(t *testing.T) {
+	e := start(t, func(c *mockcn.Config) { c.AZs = []string{"az1"}; c.CNsPerAZ = 6 })
+	demo, admin := e.compute("demo"), e.compute("admin")
+	g := e.group(demo, "par", "anti-affinity")
+	ids := make(chan string, 8)
+	errc := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			s, err := servers.Create(e.ctx, demo, servers.CreateOpts{Name: "p", FlavorRef: "1", ImageRef: "i"}, servers.SchedulerHintOpts{Group: g.ID}).Extract()
+			if err != nil {
+				errc <- err
+				return
+			}
+			ids <- s.ID
+		}()
+	}
+	hosts := map[string]bool{}
+	errored := 0
+	for i := 0; i < 8; i++ {
+		select {
+		case err := <-errc:
+			t.Fatal(err)
+		case id := <-ids:
+			s, err := servers.Get(e.ctx, admin, id).Extract()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Status == mockcn.StatusError {
+				errored++
+				continue
+			}
+			if hosts[s.Host] {
+				t.Fatalf("two members on %s", s.Host)
+			}
+			hosts[s.Host] = true
+		}
+	}
+	if len(hosts) != 6 || errored != 2 {
+		t.Fatalf("%d hosts used, %d errors; want 6 and 2", len(hosts), errored)
+	}
+}

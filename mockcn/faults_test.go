@@ -515,3 +515,19 @@ func TestAdminAgentAPI(t *testing.T) {
 	put(`{"knobs": {"slow": -3}}`, 400)
 	put(`{"clear_knobs": true}`, 200)
 }
+
+func TestExpiredTokenIsRefused(t *testing.T) {
+	f := startFake(t)
+	demo := f.compute("demo")
+	if _, err := servers.List(demo, nil).AllPages(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(time.Hour)
+	if _, err := servers.List(demo, nil).AllPages(f.ctx); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
+		t.Fatalf("expired token: %v, want 401", err)
+	}
+	// A fresh token works again.
+	if _, err := servers.List(f.compute("demo"), nil).AllPages(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
