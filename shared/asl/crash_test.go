@@ -248,11 +248,38 @@ func agent(ctx context.Context, tokens <-chan string, eng *atomic.Pointer[Engine
 // work whose completion had been checkpointed.
 func TestKillAtEveryWrite(t *testing.T) {
 	machines := map[string]*Machine{"m": mustLoad(t, "m", crashMachine)}
-	const input = `{"items":[1,2,3]}`
+	killSweep(t, machines, `{"items":[1,2,3]}`, crashOutput, 20, func(t *testing.T, first runResult, snap map[string]bool, r *crashRun) {
+		if first.started && !snap["First/"] && r.count("arn:test:function:Echo") != 0 {
+			t.Errorf("First's completion was durable, yet Echo ran again")
+		}
+		if snap["WaitTok/"+phToken] && r.count("arn:test:function:Send") != 0 {
+			t.Errorf("the token wait was durable, yet the token-sending function ran again")
+		}
+	})
+}
 
-	// Kill after 0, 1, 2, ... writes until the kill point lies past the end of the run
-	// (how many writes a run makes varies a little with timing: a write that loses a
-	// race to a concurrent SendTaskSuccess is attempted again).
+// The same for a parent whose task runs a child execution (startExecution.sync:2).
+func TestKillAtEveryWriteChildExecution(t *testing.T) {
+	machines := map[string]*Machine{
+		"m": mustLoad(t, "m", `{"StartAt":"Run","States":{"Run":{"Type":"Task","Resource":"arn:aws:states:::states:startExecution.sync:2",
+			"Parameters":{"StateMachineArn":"arn:straas:states:local:0:stateMachine:child","Input":{"n.$":"$.n"}},
+			"ResultSelector":{"out.$":"$.Output","status.$":"$.Status"},"End":true}}}`),
+		"child": mustLoad(t, "child", `{"StartAt":"D","States":{"D":{"Type":"Task","Resource":"arn:test:function:Double","Next":"W"},
+			"W":{"Type":"Wait","Seconds":1,"End":true}}}`),
+	}
+	killSweep(t, machines, `{"n":21}`, `{"out":{"n":42},"status":"SUCCEEDED"}`, 5, func(t *testing.T, first runResult, snap map[string]bool, r *crashRun) {
+		if snap["W/"+phWait] && r.count("arn:test:function:Double") != 0 {
+			t.Errorf("the child's task completion was durable, yet it ran again")
+		}
+	})
+}
+
+// killSweep kills the process after 0, 1, 2, ... writes until the kill point lies
+// past the end of the run (how many writes a run makes varies a little with timing: a
+// write that loses a race to a concurrent SendTaskSuccess is attempted again). After
+// each kill a second process must finish with want; check looks at what was re-run.
+func killSweep(t *testing.T, machines map[string]*Machine, input, want string, minWrites int64,
+	check func(t *testing.T, first runResult, snap map[string]bool, second *crashRun)) {
 	k := int64(0)
 	for ; k < 500; k++ {
 		beyondEnd := false
@@ -274,18 +301,10 @@ func TestKillAtEveryWrite(t *testing.T) {
 			if x.Status != workflow.Succeeded {
 				t.Fatalf("status %s %s %s", x.Status, x.Error, x.Cause)
 			}
-			jsonEq(t, x.Output, crashOutput)
-			r := second.run
-			pastFirst := first.started && !snap["First/"]
-			if pastFirst && r.count("arn:test:function:Echo") != 0 {
-				t.Errorf("First's completion was durable, yet Echo ran again")
-			}
-			if snap["WaitTok/"+phToken] && r.count("arn:test:function:Send") != 0 {
-				t.Errorf("the token wait was durable, yet the token-sending function ran again")
-			}
-			if n := mem.Count(KindThread, ""); n != 0 {
-				t.Errorf("%d thread records left", n)
-			}
+			jsonEq(t, x.Output, want)
+			check(t, first, snap, second.run)
+			// Child executions end too; nothing is left behind.
+			waitFor(t, "every thread record gone", func() bool { return mem.Count(KindThread, "") == 0 })
 			if n := mem.Count(KindToken, ""); n != 0 {
 				t.Errorf("%d token records left", n)
 			}
@@ -294,7 +313,7 @@ func TestKillAtEveryWrite(t *testing.T) {
 			break
 		}
 	}
-	if k < 20 {
+	if k < minWrites {
 		t.Errorf("the run finished after only %d writes; expected more", k)
 	}
 }

@@ -118,8 +118,10 @@ func New(cfg Config) (*Engine, error) {
 			case resInvoke, resInvokeWait:
 				fn = s.funcName
 			case resStartSync:
-				err = &errs.Error{Kind: errs.Invalid, Op: "asl: new engine", Field: n + ": " + s.field + ".Resource",
-					Msg: ResStartExecSync + " is not supported by the embedded interpreter"}
+				if s.funcName != "" && e.machines[machineName(s.funcName)] == nil {
+					err = &errs.Error{Kind: errs.Invalid, Op: "asl: new engine", Field: n + ": " + s.field + ".Parameters.StateMachineArn",
+						Msg: fmt.Sprintf("unknown state machine %q", s.funcName)}
+				}
 				return
 			}
 			if fn != "" && e.lookupFunc(fn) == nil {
@@ -203,6 +205,12 @@ func (e *Engine) goroutine(fn func(ctx context.Context)) bool {
 	return true
 }
 
+func (e *Engine) runCtx() context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ctx
+}
+
 func (e *Engine) running() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -243,6 +251,12 @@ func canonical(in []byte) (json.RawMessage, any, error) {
 // engine runs, starts it. The same name with the same input returns the same id; with
 // a different input it is an errs.Conflict error (ExecutionAlreadyExists).
 func (e *Engine) Start(ctx context.Context, machine, name string, input []byte) (string, error) {
+	return e.start(ctx, machine, name, input, "")
+}
+
+// start starts an execution; parentToken is the task token of a startExecution.sync:2
+// task waiting for it ("" for none).
+func (e *Engine) start(ctx context.Context, machine, name string, input []byte, parentToken string) (string, error) {
 	op := "asl: start " + machine
 	m, ok := e.machines[machine]
 	if !ok {
@@ -263,7 +277,7 @@ func (e *Engine) Start(ctx context.Context, machine, name string, input []byte) 
 	}
 	id := ExecutionARN(machine, name)
 	now := e.clk.Now()
-	x := &execRec{Machine: machine, Name: name, Status: workflow.Running, Input: raw, Started: now}
+	x := &execRec{Machine: machine, Name: name, Status: workflow.Running, Input: raw, Started: now, ParentToken: parentToken}
 	if m.timeout > 0 {
 		x.Deadline = now.Add(time.Duration(m.timeout) * time.Second)
 	}
@@ -311,7 +325,7 @@ func (e *Engine) entryOps(exec, tid string, rec *threadRec, st *state, old strin
 		ops = append(ops, store.Del(KindToken, old, store.Any, 0))
 	}
 	rec.Token = ""
-	if st != nil && st.typ == "Task" && st.res == resInvokeWait && rec.Phase == phReady {
+	if st != nil && st.waitsForToken() && rec.Phase == phReady {
 		rec.Token = newToken()
 		k := &tokenRec{Thread: tid, Status: tokOpen}
 		kr, err := k.record(rec.Token, exec)
@@ -529,7 +543,55 @@ func (e *Engine) closeExec(ctx context.Context, id, status, errName, cause strin
 		return errs.Wrap(errs.KindOf(err), op, err)
 	}
 	e.dropExecRT(id)
-	return e.cleanup(ctx, id)
+	if err := e.cleanup(ctx, id); err != nil {
+		return err
+	}
+	if x, _, err := store.Load[execRec](ctx, e.st, KindExec, id); err == nil {
+		e.notifyParent(ctx, id, &x)
+	}
+	return nil
+}
+
+// notifyParent completes the task of a parent execution waiting for this one (a
+// startExecution.sync:2 task). Should this process die first, the parent's task finds
+// out by reading this execution when it looks at its token again.
+func (e *Engine) notifyParent(ctx context.Context, id string, x *execRec) {
+	if x.ParentToken == "" {
+		return
+	}
+	var err error
+	if result, se := childResult(id, x); se != nil {
+		err = e.SendTaskFailure(ctx, x.ParentToken, se.Name, se.Cause)
+	} else {
+		out, _ := json.Marshal(result)
+		err = e.SendTaskSuccess(ctx, x.ParentToken, out)
+	}
+	if err != nil && !errs.Is(err, errs.NotFound) && !errs.Is(err, errs.Conflict) {
+		e.log.Warn("asl: notify parent execution", "execution", id, "err", err)
+	}
+}
+
+// childResult is what a startExecution.sync:2 task gets from a finished child: its
+// description (with Input and Output as JSON), or a States.TaskFailed error whose
+// cause is that description.
+func childResult(id string, x *execRec) (any, *stateError) {
+	var in, out any
+	_ = json.Unmarshal(x.Input, &in)
+	d := map[string]any{
+		"ExecutionArn": id, "Name": x.Name, "StateMachineArn": MachineARN(x.Machine), "Status": x.Status,
+		"Input": in, "InputDetails": map[string]any{"Included": true},
+		"StartDate": float64(x.Started.UnixMilli()), "StopDate": float64(x.Stopped.UnixMilli()),
+	}
+	if x.Status == workflow.Succeeded {
+		if len(x.Output) > 0 {
+			_ = json.Unmarshal(x.Output, &out)
+		}
+		d["Output"], d["OutputDetails"] = out, map[string]any{"Included": true}
+		return d, nil
+	}
+	d["Error"], d["Cause"] = x.Error, x.Cause
+	cause, _ := json.Marshal(d)
+	return nil, &stateError{Name: ErrTaskFailed, Cause: string(cause)}
 }
 
 // dropExecRT forgets an execution's in-memory threads and cancels what they run.

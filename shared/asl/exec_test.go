@@ -2,6 +2,7 @@ package asl
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -308,4 +309,42 @@ func rawOrNil(b []byte) any {
 		return nil
 	}
 	return string(b)
+}
+
+func TestChildExecutions(t *testing.T) {
+	parent := `{"StartAt":"Run","States":{"Run":{"Type":"Task","Resource":"arn:aws:states:::states:startExecution.sync:2",
+		"Parameters":{"StateMachineArn":"%s","Input":{"n.$":"$.n"}%s},
+		"ResultSelector":{"out.$":"$.Output","status.$":"$.Status","name.$":"$.Name"},
+		"Catch":[{"ErrorEquals":["States.TaskFailed"],"Next":"Failed"}],"End":true},
+		"Failed":{"Type":"Pass","Parameters":{"error.$":"$.Error","cause.$":"States.StringToJson($.Cause)"},"End":true}}}`
+	machines := map[string]*Machine{
+		"ok":    mustLoad(t, "ok", `{"StartAt":"D","States":{"D":{"Type":"Task","Resource":"arn:test:function:Double","End":true}}}`),
+		"boom":  mustLoad(t, "boom", `{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"child failed"}}}`),
+		"p_ok":  mustLoad(t, "p_ok", fmt.Sprintf(parent, "arn:straas:states:local:0:stateMachine:ok", `,"Name":"kid"`)),
+		"p_err": mustLoad(t, "p_err", fmt.Sprintf(parent, "boom", "")),
+	}
+	h := newHarness(t, machines, testFuncs(), hopts{})
+	x := h.await(h.start("p_ok", "p1", `{"n":5}`), false)
+	jsonEq(t, x.Output, `{"out":{"n":10},"status":"SUCCEEDED","name":"kid"}`)
+	child, err := h.eng.Describe(context.Background(), ExecutionARN("ok", "kid"))
+	if err != nil || child.Status != workflow.Succeeded {
+		t.Fatalf("child: %+v %v", child, err)
+	}
+	ev, _ := h.eng.Events(context.Background(), x.ID)
+	golden(t, "child/p_ok.json", ev)
+
+	x = h.await(h.start("p_err", "p2", `{"n":5}`), false)
+	var out struct {
+		Error string
+		Cause struct{ Error, Cause, Status string }
+	}
+	if err := json.Unmarshal(x.Output, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Error != ErrTaskFailed || out.Cause.Error != "Boom" || out.Cause.Cause != "child failed" || out.Cause.Status != workflow.Failed {
+		t.Errorf("failed child: %s", x.Output)
+	}
+	if _, err := New(Config{Store: newMem(), Machines: map[string]*Machine{"p": machines["p_ok"]}}); !errs.Is(err, errs.Invalid) {
+		t.Errorf("parent without its child machine: %v, want Invalid", err)
+	}
 }

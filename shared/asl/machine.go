@@ -81,7 +81,7 @@ type state struct {
 	timeoutPath   *path
 	heartbeat     int
 	heartbeatPath *path
-	funcName      string // static Parameters.FunctionName of lambda:invoke
+	funcName      string // static Parameters.FunctionName of lambda:invoke (StateMachineArn of startExecution)
 
 	// Choice
 	choices []*rule
@@ -689,11 +689,12 @@ func (c *compiler) task(s *state, obj map[string]any, field string) {
 	case res == ResStartExecSync:
 		s.res = resStartSync
 		p, _ := obj["Parameters"].(map[string]any)
-		_, has := p["StateMachineArn"]
+		arn, has := p["StateMachineArn"].(string)
 		_, hasDyn := p["StateMachineArn.$"]
 		if !has && !hasDyn {
 			c.errf(field+".Parameters.StateMachineArn", "required for %s", res)
 		}
+		s.funcName = arn // the child machine, checked by New
 	case strings.HasPrefix(res, "arn:aws:states:::"):
 		c.errf(field+".Resource", "unsupported service integration %q", res)
 	default:
@@ -843,4 +844,18 @@ func (m *Machine) walkStates(fn func(*state)) {
 		}
 	}
 	rec(m.root)
+}
+
+// waitsForToken reports whether the task completes through a task token: a callback
+// task, or a child execution whose end completes the token.
+func (s *state) waitsForToken() bool {
+	return s.typ == "Task" && (s.res == resInvokeWait || s.res == resStartSync)
+}
+
+// machineName accepts a state machine's ARN (MachineARN) or its plain name.
+func machineName(arn string) string {
+	if i := strings.LastIndex(arn, ":stateMachine:"); i >= 0 {
+		return arn[i+len(":stateMachine:"):]
+	}
+	return arn
 }

@@ -42,6 +42,8 @@ type execRec struct {
 	Stopped  time.Time       `json:"t1,omitzero"`
 	Deadline time.Time       `json:"dl,omitzero"`
 	Events   map[string]int  `json:"ev,omitempty"`
+	// The task token of a parent's startExecution.sync:2 task waiting for this one.
+	ParentToken string `json:"pt,omitempty"`
 }
 
 func (x *execRec) record(id string) (store.Record, error) {
@@ -80,6 +82,7 @@ type threadRec struct {
 	Deadline time.Time       // task timeout
 	Beat     int             // heartbeat seconds
 	Token    string          //
+	Child    string          // the child execution of a startExecution.sync:2 task
 	Gen      int             // counts transitions; names children
 	Started  bool            // a child that has begun
 	Excluded bool            // a DISTRIBUTED map iteration: events not counted in the parent
@@ -105,6 +108,7 @@ type threadJSON struct {
 	Deadline int64           `json:"dl,omitempty"`
 	Beat     int             `json:"hb,omitempty"`
 	Token    string          `json:"tk,omitempty"`
+	Child    string          `json:"ch,omitempty"`
 	Gen      int             `json:"g,omitempty"`
 	Started  bool            `json:"st,omitempty"`
 	Excluded bool            `json:"x,omitempty"`
@@ -185,6 +189,7 @@ func (t *threadRec) appendJSON(b []byte) []byte {
 	num("dl", nanos(t.Deadline))
 	num("hb", int64(t.Beat))
 	str("tk", t.Token)
+	str("ch", t.Child)
 	num("g", int64(t.Gen))
 	flag("st", t.Started)
 	flag("x", t.Excluded)
@@ -214,7 +219,7 @@ func (t *threadRec) UnmarshalJSON(data []byte) error {
 	*t = threadRec{
 		Idx: j.Idx, State: j.State, Input: j.Input, Entered: fromNanos(j.Entered), Phase: j.Phase,
 		Tries: j.Tries, Retries: j.Retries, Due: fromNanos(j.Due), Since: fromNanos(j.Since),
-		Deadline: fromNanos(j.Deadline), Beat: j.Beat, Token: j.Token, Gen: j.Gen, Started: j.Started,
+		Deadline: fromNanos(j.Deadline), Beat: j.Beat, Token: j.Token, Child: j.Child, Gen: j.Gen, Started: j.Started,
 		Excluded: j.Excluded, N: j.N, MaxConc: j.MaxConc, Output: j.Output, Error: j.Error, Cause: j.Cause,
 	}
 	copy(t.Events[:], j.Events)

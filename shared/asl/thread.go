@@ -2,6 +2,8 @@ package asl
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -484,7 +486,7 @@ func (e *Engine) handleError(t *thr, st *state, input any, se *stateError, nr *t
 		nr.Tries[i]++
 		nr.Retries++
 		nr.Phase, nr.Due = phRetry, e.clk.Now().Add(time.Duration(delay*float64(time.Second)))
-		nr.Token, nr.Since, nr.Deadline, nr.Beat = "", time.Time{}, time.Time{}, 0
+		nr.Token, nr.Since, nr.Deadline, nr.Beat, nr.Child = "", time.Time{}, time.Time{}, 0, ""
 		nr.N, nr.MaxConc = 0, 0
 		if !e.commit(t, nr, extra, tokVer) {
 			return false
@@ -519,7 +521,7 @@ func (e *Engine) goNext(t *thr, st *state, nr *threadRec, next string, end bool,
 	ns := t.sc.states[next]
 	nr.State, nr.Input, nr.Phase, nr.Entered = next, raw, phReady, e.clk.Now()
 	nr.Tries, nr.Retries, nr.Due, nr.Since, nr.Deadline, nr.Beat = nil, 0, time.Time{}, time.Time{}, time.Time{}, 0
-	nr.Token, nr.N, nr.MaxConc = "", 0, 0
+	nr.Token, nr.Child, nr.N, nr.MaxConc = "", "", 0, 0
 	nr.Gen++
 	nr.count(enteredEvent(ns))
 	return e.commit(t, nr, extra, tokVer)
@@ -529,7 +531,7 @@ func (e *Engine) goNext(t *thr, st *state, nr *threadRec, next string, end bool,
 // longer needs (with tokVer > 0: only if nobody completed it meanwhile).
 func (e *Engine) tokenOps(t *thr, nr *threadRec, tokVer int64) ([]store.Op, error) {
 	var ops []store.Op
-	if st := t.sc.states[nr.State]; nr.Token == "" && st != nil && st.typ == "Task" && st.res == resInvokeWait &&
+	if st := t.sc.states[nr.State]; nr.Token == "" && st != nil && st.waitsForToken() &&
 		(nr.Phase == phReady || nr.Phase == phRetry) {
 		nr.Token = newToken()
 		k := &tokenRec{Thread: t.id, Status: tokOpen}
@@ -711,6 +713,9 @@ func (e *Engine) finishRoot(t *thr, nr *threadRec, raw json.RawMessage, se *stat
 	e.transitioned(t, x.Status)
 	e.log.Debug("asl: execution ended", "execution", ex.id, "status", x.Status, "error", x.Error)
 	e.dropExecRT(ex.id)
+	if ctx := e.runCtx(); ctx != nil {
+		e.notifyParent(ctx, ex.id, &x)
+	}
 	return false
 }
 
@@ -771,7 +776,7 @@ func (e *Engine) runTask(t *thr, st *state, input, eff any, nr *threadRec, ctxf 
 		}
 		payload = p
 	case resStartSync:
-		return e.runChildExecution(t, st, input, params, nr)
+		return e.runChildExecution(t, st, input, params, nr, timeout)
 	}
 	if fn == nil {
 		nr.count(evSched, evFailed)
@@ -922,6 +927,19 @@ func (e *Engine) checkToken(t *thr, st *state) bool {
 	case tokFailed:
 		nr.count(evFailed)
 		return e.handleError(t, st, input, &stateError{Name: k.Error, Cause: k.Cause}, &nr, nil, kr.Version)
+	}
+	if nr.Child != "" {
+		// A child execution that ended while nobody could tell its parent.
+		x, _, err := store.Load[execRec](t.ex.ctx, e.st, KindExec, nr.Child)
+		if err == nil && x.Status != workflow.Running {
+			result, se := childResult(nr.Child, &x)
+			if se != nil {
+				nr.count(evFailed)
+				return e.handleError(t, st, input, se, &nr, nil, kr.Version)
+			}
+			nr.count("TaskSucceeded")
+			return e.succeedState(t, st, input, deepCopy(result), &nr, nil, kr.Version)
+		}
 	}
 	now := e.clk.Now()
 	if !nr.Deadline.IsZero() && !now.Before(nr.Deadline) {
@@ -1304,8 +1322,65 @@ func (e *Engine) resumeExec(ctx context.Context, id string, recs []store.Record)
 	return nil
 }
 
-// runChildExecution would run a startExecution.sync:2 task; New refuses machines that
-// use it until it is implemented.
-func (e *Engine) runChildExecution(t *thr, st *state, input, params any, nr *threadRec) bool {
-	return e.handleError(t, st, input, fail(ErrRuntime, "%s is not supported by the embedded interpreter", ResStartExecSync), nr, nil, 0)
+// runChildExecution starts the child execution of a startExecution.sync:2 task and
+// waits for its end through the task's token. The child's name is derived from the
+// task's thread and attempt, so that a re-run after a crash finds the same child.
+func (e *Engine) runChildExecution(t *thr, st *state, input, params any, nr *threadRec, timeout int) bool {
+	pm, _ := params.(map[string]any)
+	arn, _ := pm["StateMachineArn"].(string)
+	machine := machineName(arn)
+	nr.count("TaskScheduled")
+	if e.machines[machine] == nil {
+		nr.count("TaskFailed")
+		return e.handleError(t, st, input, fail("StepFunctions.StateMachineDoesNotExistException", "state machine %q does not exist", arn), nr, nil, 0)
+	}
+	var in []byte
+	switch v := pm["Input"].(type) {
+	case nil:
+		in = []byte("{}")
+	case string:
+		in = []byte(v)
+	default:
+		var err error
+		if in, err = json.Marshal(v); err != nil {
+			return e.handleError(t, st, input, fail(ErrRuntime, "cannot encode the child's input: %v", err), nr, nil, 0)
+		}
+	}
+	name, _ := pm["Name"].(string)
+	if name == "" {
+		name = childName(t)
+	}
+	nr.count("TaskStarted")
+	id, err := e.start(t.ex.ctx, machine, name, in, t.rec.Token)
+	if err != nil {
+		if t.ex.ctx.Err() != nil {
+			return false
+		}
+		switch errs.KindOf(err) {
+		case errs.Conflict:
+			nr.count("TaskFailed")
+			return e.handleError(t, st, input, fail("StepFunctions.ExecutionAlreadyExistsException", "%v", err), nr, nil, 0)
+		case errs.Invalid, errs.TooLarge, errs.NotFound:
+			nr.count("TaskFailed")
+			return e.handleError(t, st, input, fail("StepFunctions.InvalidExecutionInputException", "%v", err), nr, nil, 0)
+		}
+		return e.writeFailed(t, err)
+	}
+	nr.count("TaskSubmitted")
+	now := e.clk.Now()
+	nr.Phase, nr.Since, nr.Child = phToken, now, id
+	if timeout > 0 {
+		nr.Deadline = now.Add(time.Duration(timeout) * time.Second)
+	}
+	nr.Due = nextTokenDue(nr, time.Time{})
+	return e.commit(t, nr, nil, 0)
+}
+
+func childName(t *thr) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s/%d/%d", t.id, t.rec.Gen, t.rec.Retries)))
+	base := t.ex.name
+	if len(base) > 60 {
+		base = base[:60]
+	}
+	return base + "-" + hex.EncodeToString(h[:6])
 }
