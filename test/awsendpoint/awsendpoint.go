@@ -35,10 +35,10 @@ import (
 )
 
 // Install tells a developer how to get moto; printed when it is missing.
-const Install = `moto_server not found. Install it with:
+const Install = `Install moto (>= 5.2.5) with:
 	make test-aws        (creates .venv and installs moto, then runs this suite)
 or by hand, from the repository root:
-	python3 -m venv .venv && .venv/bin/pip install "moto[server]"
+	python3 -m venv .venv && .venv/bin/pip install "moto[server]>=5.2.5"
 The harness looks in $STRAAS_VENV/bin, ./.venv/bin (repository root) and PATH.
 Alternatively point AWS_ENDPOINT_URL at a running endpoint (e.g. LocalStack, http://localhost:4566).`
 
@@ -187,6 +187,12 @@ func enableMoto(ep string) error {
 }
 
 func findMoto() (string, error) {
+	root, _ := moduleRoot()
+	return locate(os.Getenv(EnvVenv), root, exec.LookPath)
+}
+
+// locate looks for moto_server in venv/bin, root/.venv/bin and then on PATH.
+func locate(venv, root string, lookPath func(string) (string, error)) (string, error) {
 	var tried []string
 	try := func(dir string) string {
 		p := filepath.Join(dir, "moto_server")
@@ -196,21 +202,21 @@ func findMoto() (string, error) {
 		}
 		return ""
 	}
-	if v := os.Getenv(EnvVenv); v != "" {
-		if p := try(filepath.Join(v, "bin")); p != "" {
+	if venv != "" {
+		if p := try(filepath.Join(venv, "bin")); p != "" {
 			return p, nil
 		}
 	}
-	if root, err := moduleRoot(); err == nil {
+	if root != "" {
 		if p := try(filepath.Join(root, ".venv", "bin")); p != "" {
 			return p, nil
 		}
 	}
-	if p, err := exec.LookPath("moto_server"); err == nil {
+	if p, err := lookPath("moto_server"); err == nil {
 		return p, nil
 	}
 	tried = append(tried, "moto_server on PATH")
-	return "", fmt.Errorf("%s\n(tried: %s)", Install, strings.Join(tried, ", "))
+	return "", fmt.Errorf("moto_server not found. %s\n(tried: %s)", Install, strings.Join(tried, ", "))
 }
 
 // moduleRoot is the directory of the nearest go.mod above the working directory (tests
@@ -245,9 +251,10 @@ func startMoto(bin string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	py, err := interpreter(bin)
-	if err != nil {
-		return nil, fmt.Errorf("moto_server at %s: %w", bin, err)
+	py, version := python(bin)
+	if py != "" && oldMoto(version) {
+		return nil, fmt.Errorf("moto %s at %s is too old: the suites need moto >= %d.%d.%d. %s",
+			version, bin, MinMoto[0], MinMoto[1], MinMoto[2], Install)
 	}
 	dir, err := os.MkdirTemp("", "straas-moto-")
 	if err != nil {
@@ -264,6 +271,12 @@ func startMoto(bin string) (*server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(py, script, "127.0.0.1", port)
+	if py == "" {
+		// No interpreter found that imports moto: run moto_server as it is, without the
+		// launcher's fixes (the DynamoDB concurrency and SendTaskFailure tests may fail).
+		fmt.Fprintf(os.Stderr, "awsendpoint: no Python with moto found for %s; running it without %s's fixes\n", bin, "moto_server.py")
+		cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", port)
+	}
 	// MOTO_PORT is where moto's Step Functions interpreter sends its own service calls
 	// (sqs:sendMessage tasks): it must be this server.
 	cmd.Env = append(os.Environ(), "MOTO_PORT="+port)
@@ -272,7 +285,7 @@ func startMoto(bin string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start %s: %w", py, err)
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	s := &server{url: "http://127.0.0.1:" + port, cmd: cmd, done: make(chan struct{}), log: logf, dir: dir}
 	go func() { // owned by the server: ends when the process does, which stop ensures
@@ -282,7 +295,7 @@ func startMoto(bin string) (*server, error) {
 	if err := s.waitReady(60 * time.Second); err != nil {
 		out := tail(logf.Name())
 		s.stop()
-		return nil, fmt.Errorf("moto (%s %s) did not become ready: %w\n%s", py, script, err, out)
+		return nil, fmt.Errorf("moto (%s) did not become ready: %w\n%s", strings.Join(cmd.Args, " "), err, out)
 	}
 	return s, nil
 }
@@ -293,6 +306,44 @@ var launcher []byte
 // launcher (moto_server.py) runs moto with DynamoDB served one request at a time, as
 // atomic as the real service, under the Python interpreter of the moto_server script,
 // which is the one that has moto installed.
+
+// MinMoto is the oldest moto the suites pass on: earlier 5.2 releases fail to start an
+// execution while another one runs (they deep-copy the running one's threads).
+var MinMoto = [3]int{5, 2, 5}
+
+// python returns an interpreter that can import moto, to run the launcher with: the
+// moto_server script's own (its #! line), else a python3 beside it (a pyenv shim or a
+// venv's bin), or "" when none can; and that moto's version.
+func python(bin string) (py, version string) {
+	var cands []string
+	if py, err := interpreter(bin); err == nil && strings.Contains(filepath.Base(py), "python") {
+		cands = append(cands, py)
+	}
+	dir := filepath.Dir(bin)
+	cands = append(cands, filepath.Join(dir, "python3"), filepath.Join(dir, "python"))
+	for _, c := range cands {
+		out, err := exec.Command(c, "-c", "import moto.server, moto; print(moto.__version__)").Output()
+		if err == nil {
+			return c, strings.TrimSpace(string(out))
+		}
+	}
+	return "", ""
+}
+
+// oldMoto reports whether version (e.g. "5.2.1", "5.2.5.dev3") is below MinMoto.
+func oldMoto(version string) bool {
+	parts := strings.SplitN(version, ".", 4)
+	for i := 0; i < 3; i++ {
+		n := 0
+		if i < len(parts) {
+			fmt.Sscanf(parts[i], "%d", &n)
+		}
+		if n != MinMoto[i] {
+			return n < MinMoto[i]
+		}
+	}
+	return false
+}
 
 // interpreter reads the #! line of the moto_server script.
 func interpreter(bin string) (string, error) {

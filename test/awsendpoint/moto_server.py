@@ -19,11 +19,12 @@ import threading
 
 from werkzeug.serving import run_simple
 
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+try:  # newer moto serves requests through its own handler
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+except ImportError:
+    MotoRequestHandler = None
 
 
 class SerializeDynamoDB:
@@ -79,7 +80,8 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     fix_send_task_failure()
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, SerializeDynamoDB(app), threaded=True, request_handler=MotoRequestHandler)
+    kwargs = {"request_handler": MotoRequestHandler} if MotoRequestHandler else {}
+    run_simple(host, port, SerializeDynamoDB(app), threaded=True, **kwargs)
 
 
 if __name__ == "__main__":
