@@ -13,6 +13,7 @@
 package dummy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -154,6 +155,7 @@ func (p *Profile) Get() *Knobs { return p.p.Load() }
 // State is what a mock node keeps in state.json.
 type State struct {
 	Installed  *agentproto.Package `json:"installed,omitempty"`
+	Version    string              `json:"version,omitempty"` // of the component
 	Role       string              `json:"role,omitempty"`
 	Type       string              `json:"type,omitempty"`
 	SitePP     []string            `json:"site_pp,omitempty"` // roles with a site.pp
@@ -271,7 +273,8 @@ func (b *Backend) Status(ctx context.Context) agent.Status {
 		ScriptsRef: b.state.ScriptsRef,
 	}
 	if b.state.Installed != nil {
-		st.Installed = b.state.Installed.Version
+		// The component's version is what the control plane compares, not the package's.
+		st.Installed = cmp.Or(b.state.Version, b.state.Installed.Version)
 	}
 	running := 0
 	for _, s := range b.state.Services {
@@ -389,11 +392,13 @@ func (b *Backend) exec(ctx context.Context, k *Knobs, cmd *agentproto.Command) a
 			return fail(100, "install: no package name and version")
 		}
 		for _, p := range k.FailInstall {
-			if p.matches(pkg.Name, pkg.Version) {
+			// A knob may name the package's version or the component's.
+			if p.matches(pkg.Name, pkg.Version) || (cmd.Type != "" && p.matches(cmd.Type, cmd.Version)) {
 				return fail(100, "E: Version '%s' for '%s' was not found", pkg.Version, pkg.Name)
 			}
 		}
 		b.state.Installed = &pkg
+		b.state.Version = cmd.Version
 		if cmd.Role != "" {
 			b.state.Role = cmd.Role
 		}

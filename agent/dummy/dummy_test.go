@@ -107,3 +107,34 @@ func TestKnobsJSON(t *testing.T) {
 		t.Fatal("profile change not seen")
 	}
 }
+
+func TestInstallVersions(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		fail []dummy.Package
+		ok   bool
+	}{
+		{"no fault", nil, true},
+		{"package version", []dummy.Package{{Version: "3.5.9-1"}}, false},
+		{"component version", []dummy.Package{{Name: "zookeeper", Version: "3.5.9"}}, false},
+		{"another version", []dummy.Package{{Version: "3.4.6"}}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := dummy.New(dummy.Config{Dir: t.TempDir(), Profile: dummy.NewProfile(dummy.Knobs{FailInstall: tc.fail})})
+			// What the control plane sends: the component's version and install.json's package.
+			o := b.Exec(ctx, &agentproto.Command{Kind: agentproto.CmdInstall, Role: "zookeeper", Type: "zookeeper", Version: "3.5.9", Package: &agentproto.Package{Name: "zookeeper", Version: "3.5.9-1"}})
+			if o.OK != tc.ok {
+				t.Fatalf("outcome = %+v, want ok=%v", o, tc.ok)
+			}
+			want := ""
+			if tc.ok {
+				want = "3.5.9" // the component's version, as the control plane records it
+			}
+			if got := b.Status(ctx).Installed; got != want {
+				t.Fatalf("installed = %q, want %q", got, want)
+			}
+		})
+	}
+}

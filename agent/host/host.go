@@ -3,11 +3,12 @@
 //
 // Under the script base path (Config.ScriptsDir, a checkout of the script repo):
 //
+//	cmd/<role>/<version>/install.json  install metadata: {"package", "version", "verify"}
 //	cmd/<role>/<version>/install.sh    install, if present (args: name version); otherwise
 //	                                   the install command template (apt-get by default)
 //	puppet/manifests/<role>/site.pp    written by pre_configure from the sections
 //	cmd/<role>/<version>/runpuppet.sh  configure (arg: the script base path)
-//	cmd/<role>/<version>/validate.sh   validate
+//	cmd/<role>/<version>/validate.sh   validate (arg: the script base path)
 //	cmd/<role>/<version>/service.sh    start|stop|restart|status (also maintenance restart)
 //	cmd/<role>/<version>/drain.sh      drain, if present
 //	guestcmds/<group>/<name>           guestcmd (args: the command's args, split on spaces)
@@ -18,6 +19,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,9 +84,9 @@ type Backend struct {
 
 type state struct {
 	Role       string `json:"role,omitempty"`
-	Version    string `json:"version,omitempty"`
-	Package    string `json:"package,omitempty"`
-	Installed  string `json:"installed,omitempty"`
+	Version    string `json:"version,omitempty"`   // of the component: names the script directory
+	Package    string `json:"package,omitempty"`   // the package installed
+	Installed  string `json:"installed,omitempty"` // its version
 	ConfigRef  string `json:"config_ref,omitempty"`
 	ScriptsRef string `json:"scripts_ref,omitempty"`
 }
@@ -159,7 +161,12 @@ func (b *Backend) Status(ctx context.Context) agent.Status {
 	b.mu.Lock()
 	s := b.state
 	b.mu.Unlock()
-	st := agent.Status{Installed: s.Installed, ConfigRef: s.ConfigRef, ScriptsRef: s.ScriptsRef, Metrics: hostMetrics()}
+	// The component's version is what the control plane compares, not the package's.
+	installed := ""
+	if s.Installed != "" {
+		installed = cmp.Or(s.Version, s.Installed)
+	}
+	st := agent.Status{Installed: installed, ConfigRef: s.ConfigRef, ScriptsRef: s.ScriptsRef, Metrics: hostMetrics()}
 	if s.Role != "" && s.Version != "" {
 		if script, err := b.script("cmd", s.Role, s.Version, "service.sh"); err == nil {
 			ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
@@ -207,7 +214,7 @@ func (b *Backend) Exec(ctx context.Context, cmd *agentproto.Command) agent.Outco
 		}
 		return o
 	case agentproto.CmdValidate:
-		return b.runScript(ctx, []string{"cmd", role, version, "validate.sh"}, nil, cmd)
+		return b.runScript(ctx, []string{"cmd", role, version, "validate.sh"}, []string{b.cfg.ScriptsDir}, cmd)
 	case agentproto.CmdStart, agentproto.CmdStop, agentproto.CmdRestart:
 		return b.runScript(ctx, []string{"cmd", role, version, "service.sh"}, []string{cmd.Kind}, cmd)
 	case agentproto.CmdMaintenance:
@@ -266,39 +273,74 @@ func (b *Backend) runScript(ctx context.Context, parts, args []string, cmd *agen
 	return b.run(ctx, script, args, cmd.Params).outcome()
 }
 
+// installMeta is cmd/<role>/<version>/install.json of the script repo: the package that
+// makes up the role at that version, and how to check it is there.
+type installMeta struct {
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Verify  string `json:"verify"`
+	Install string `json:"install"`
+}
+
+// install installs the role's package. The package comes from the command (the control
+// plane read install.json), else from install.json here, else is the component itself;
+// the command is, in order: Params["install_command"], install.sh, install.json's
+// "install", Config.InstallCommand. Verification likewise: Params["verify_command"],
+// install.json's "verify", Config.VerifyCommand.
 func (b *Backend) install(ctx context.Context, cmd *agentproto.Command, role, version string) agent.Outcome {
-	name := cmd.Type
-	if cmd.Package != nil {
-		name, version = cmd.Package.Name, cmd.Package.Version
+	var meta installMeta
+	if p, err := b.script("cmd", role, version, "install.json"); err == nil {
+		raw, err := os.ReadFile(p)
+		if err == nil {
+			err = json.Unmarshal(raw, &meta)
+		}
+		if err != nil {
+			return fail(2, "install: %s: %v", p, err)
+		}
 	}
-	if name == "" || version == "" {
+	name, pkgVersion := meta.Package, meta.Version
+	if cmd.Package != nil {
+		name, pkgVersion = cmd.Package.Name, cmd.Package.Version
+	}
+	if name == "" {
+		name = cmd.Type
+	}
+	if pkgVersion == "" {
+		pkgVersion = version
+	}
+	if name == "" || pkgVersion == "" {
 		return fail(2, "install: no package name and version")
 	}
 	if err := agent.SafeName("package", name); err != nil {
 		return fail(2, "install: %v", err)
 	}
-	if !safeVersion.MatchString(version) {
-		return fail(2, "install: %q is not a valid version", version)
+	if !safeVersion.MatchString(pkgVersion) {
+		return fail(2, "install: %q is not a valid version", pkgVersion)
 	}
 	var r result
 	script, scriptErr := b.script("cmd", role, version, "install.sh")
 	switch {
 	case cmd.Params["install_command"] != "":
-		r = b.shell(ctx, fill(cmd.Params["install_command"], name, version), cmd.Params)
+		r = b.shell(ctx, fill(cmd.Params["install_command"], name, pkgVersion), cmd.Params)
 	case scriptErr == nil:
-		r = b.run(ctx, script, []string{name, version}, cmd.Params)
+		r = b.run(ctx, script, []string{name, pkgVersion}, cmd.Params)
+	case meta.Install != "":
+		r = b.shell(ctx, fill(meta.Install, name, pkgVersion), cmd.Params)
 	default:
-		r = b.shell(ctx, fill(b.cfg.InstallCommand, name, version), cmd.Params)
+		r = b.shell(ctx, fill(b.cfg.InstallCommand, name, pkgVersion), cmd.Params)
 	}
 	if r.exit != 0 || r.err != "" {
 		return r.outcome()
 	}
 	verify := b.cfg.VerifyCommand
+	if meta.Verify != "" {
+		verify = meta.Verify
+	}
 	if v, ok := cmd.Params["verify_command"]; ok {
 		verify = v
 	}
 	if verify != "-" && verify != "" {
-		v := b.shell(ctx, fill(verify, name, version), cmd.Params)
+		v := b.shell(ctx, fill(verify, name, pkgVersion), cmd.Params)
 		if v.exit != 0 || v.err != "" {
 			o := v.outcome()
 			o.Error = "installed, but verification failed: " + o.Error
@@ -308,7 +350,10 @@ func (b *Backend) install(ctx context.Context, cmd *agentproto.Command, role, ve
 		r.out += v.out
 	}
 	b.update(func(s *state) {
-		s.Package, s.Installed, s.Version = name, version, version
+		s.Package, s.Installed = name, pkgVersion
+		if version != "" {
+			s.Version = version
+		}
 		if cmd.Role != "" {
 			s.Role = cmd.Role
 		} else if s.Role == "" {

@@ -20,9 +20,10 @@ import (
 // scripts lays out a tiny script repo: a "zk" role at version 1.0 whose service is a
 // marker file.
 var scripts = map[string]string{
-	"cmd/zk/1.0/install.sh":   "echo \"installing $1 $2\"\n",
-	"cmd/zk/1.0/runpuppet.sh": "test -f \"$1/puppet/manifests/zk/site.pp\" || { echo 'no site.pp' >&2; exit 4; }\ntouch \"$STRAAS_SCRIPT_BASE/running\"\necho applied\n",
-	"cmd/zk/1.0/validate.sh":  "test -f \"$STRAAS_SCRIPT_BASE/running\" || { echo 'port 2181 closed' >&2; exit 1; }\necho 'port 2181 open'\n",
+	"cmd/zk/1.0/install.sh":      "echo \"installing $1 $2\"\n",
+	"cmd/zk/1.0/runpuppet.sh":    "test -f \"$1/puppet/manifests/zk/site.pp\" || { echo 'no site.pp' >&2; exit 4; }\ntouch \"$STRAAS_SCRIPT_BASE/running\"\necho applied\n",
+	"cmd/zk/1.0/validate.sh":     "test -f \"$1/running\" || { echo 'port 2181 closed' >&2; exit 1; }\necho 'port 2181 open'\n",
+	"cmd/kafka/2.0/install.json": `{"package": "kafka", "version": "2.0-1", "verify": "echo verified {name} {version}"}`,
 	"cmd/zk/1.0/service.sh": `case "$1" in
 start|restart) touch "$STRAAS_SCRIPT_BASE/running" ;;
 stop) rm -f "$STRAAS_SCRIPT_BASE/running" ;;
@@ -49,7 +50,12 @@ func newBackend(t *testing.T) (*host.Backend, string) {
 		if strings.HasSuffix(p, "validate.sh") {
 			mode = 0o644 // not executable: run through the shell
 		}
-		if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), mode); err != nil {
+		if strings.HasSuffix(p, ".json") {
+			body = strings.TrimPrefix(body, "#!/bin/sh\n")
+		} else {
+			body = "#!/bin/sh\n" + body
+		}
+		if err := os.WriteFile(path, []byte(body), mode); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,6 +81,8 @@ func TestHostCommands(t *testing.T) {
 		{agentproto.Command{Kind: agentproto.CmdInstall, Role: "zk", Package: &agentproto.Package{Name: "other", Version: "1.0"}}, false, 1, "installing other 1.0", "verification failed"},
 		{agentproto.Command{Kind: agentproto.CmdInstall, Type: "zookeeper", Version: "9.9", Params: map[string]string{"install_command": "echo E: no {name}={version}; exit 100"}}, false, 100, "E: no zookeeper=9.9", "exit status 100"},
 		{agentproto.Command{Kind: agentproto.CmdInstall, Type: "zookeeper", Version: "1.0; rm -rf /"}, false, 2, "", "not a valid version"},
+		{agentproto.Command{Kind: agentproto.CmdInstall, Role: "kafka", Type: "kafka", Version: "2.0", Params: map[string]string{"install_command": "echo apt {name}={version}"}}, true, 0, "apt kafka=2.0-1\nverified kafka 2.0-1", ""},
+		{agentproto.Command{Kind: agentproto.CmdInstall, Role: "zk", Type: "zookeeper", Version: "1.0"}, true, 0, "installing zookeeper 1.0", ""},
 		{agentproto.Command{Kind: agentproto.CmdValidate}, false, 1, "port 2181 closed", ""},
 		{agentproto.Command{Kind: agentproto.CmdPreConfigure, Sections: agentproto.Sections{"zookeeper": {"client_port": 2181.0}}}, true, 0, "site.pp", ""},
 		{agentproto.Command{Kind: agentproto.CmdConfigure, Ref: "zk@az1&t1"}, true, 0, "applied", ""},
