@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/straas/straas/shared/errs"
+	"github.com/straas/straas/shared/store"
 	"github.com/straas/straas/shared/workflow"
 )
 
@@ -347,4 +349,71 @@ func TestChildExecutions(t *testing.T) {
 	if _, err := New(Config{Store: newMem(), Machines: map[string]*Machine{"p": machines["p_ok"]}}); !errs.Is(err, errs.Invalid) {
 		t.Errorf("parent without its child machine: %v, want Invalid", err)
 	}
+}
+
+// A 1,000-item Map stays far below Step Functions' 25,000-event cap and its
+// checkpoints stay small: no write carries more than the items themselves.
+func TestLargeMap(t *testing.T) {
+	def := `{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.ids","MaxConcurrency":100,
+		"ItemSelector":{"n.$":"$$.Map.Item.Value"},
+		"ItemProcessor":{"StartAt":"D","States":{"D":{"Type":"Task","Resource":"arn:test:function:Double","End":true}}},
+		"ResultSelector":{"count.$":"States.ArrayLength($)"},"End":true}}}`
+	ids := make([]int, 1000)
+	for i := range ids {
+		ids[i] = i
+	}
+	in, _ := json.Marshal(map[string]any{"ids": ids})
+	ms := &measured{Store: newMem()}
+	h := newHarness(t, map[string]*Machine{"m": mustLoad(t, "m", def)}, testFuncs(), hopts{st: ms})
+	x := h.await(h.start("m", "big", string(in)), false)
+	if x.Status != workflow.Succeeded {
+		t.Fatalf("%s %s %s", x.Status, x.Error, x.Cause)
+	}
+	jsonEq(t, x.Output, `{"count":1000}`)
+	ev, err := h.eng.Events(context.Background(), x.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev["MapIterationSucceeded"] != 1000 || ev.Total() > 25000 {
+		t.Errorf("events: %d in all, %d iterations", ev.Total(), ev["MapIterationSucceeded"])
+	}
+	golden(t, "exec/large_map_events.json", ev)
+	t.Logf("largest write %d bytes, median %d", ms.max.Load(), ms.median())
+	// The biggest write creates the 1,000 iterations; every other one is small.
+	if big, typical := ms.max.Load(), ms.median(); big > 200<<10 || typical > 1<<10 {
+		t.Errorf("largest write %d bytes, median %d bytes", big, typical)
+	}
+}
+
+// measured records how many bytes each Write carries.
+type measured struct {
+	store.Store
+	max   atomic.Int64
+	mu    sync.Mutex
+	sizes []int64
+}
+
+func (m *measured) Write(ctx context.Context, ops ...store.Op) error {
+	var n int64
+	for _, op := range ops {
+		n += int64(len(op.Record.Data))
+	}
+	for {
+		cur := m.max.Load()
+		if n <= cur || m.max.CompareAndSwap(cur, n) {
+			break
+		}
+	}
+	m.mu.Lock()
+	m.sizes = append(m.sizes, n)
+	m.mu.Unlock()
+	return m.Store.Write(ctx, ops...)
+}
+
+func (m *measured) median() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := slices.Clone(m.sizes)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

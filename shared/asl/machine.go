@@ -1,6 +1,3 @@
-// Package asl is the embedded Amazon States Language interpreter: it loads the
-// statemachines/*.asl.json files that AWS Step Functions runs and executes them durably
-// on a store.Store, implementing the workflow.Engine port.
 package asl
 
 import (
