@@ -9,6 +9,8 @@ moto behave as AWS does where the contract suites look:
    execution and a Catch's $.Cause had none), and it looks for the token among running
    executions only, as SendTaskSuccess does (moto's looks in finished ones too, so failing
    an already finished task succeeded where AWS refuses).
+It also turns on moto's execution of state machines (off by default, when Step Functions
+only records executions), as POST /moto-api/config would.
 Each fix is skipped, with a note in the log, if this moto no longer has what it patches.
 """
 
@@ -79,6 +81,9 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     fix_send_task_failure()
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
     app = DomainDispatcherApplication(create_backend_app)
     kwargs = {"request_handler": MotoRequestHandler} if MotoRequestHandler else {}
     run_simple(host, port, SerializeDynamoDB(app), threaded=True, **kwargs)
