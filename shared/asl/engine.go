@@ -509,6 +509,7 @@ func (e *Engine) Stop(ctx context.Context, id, errName, cause string) error {
 // closeExec ends a running execution from outside (Stop, execution timeout).
 func (e *Engine) closeExec(ctx context.Context, id, status, errName, cause string) error {
 	op := "asl: stop " + id
+	sofar, _ := e.Events(ctx, id) // the history up to now, best effort
 	_, err := store.Update(ctx, e.st, KindExec, id, func(r *store.Record) error {
 		var x execRec
 		if err := store.Decode(*r, &x); err != nil {
@@ -518,8 +519,9 @@ func (e *Engine) closeExec(ctx context.Context, id, status, errName, cause strin
 			return errs.Conflictf("execution is %s", x.Status)
 		}
 		x.Status, x.Error, x.Cause, x.Stopped = status, errName, cause, e.clk.Now()
-		if x.Events == nil {
-			x.Events = map[string]int{}
+		x.Events = map[string]int{}
+		for k, v := range sofar {
+			x.Events[k] = v
 		}
 		x.Events["ExecutionStarted"] = 1
 		switch status {

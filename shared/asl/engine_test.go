@@ -231,6 +231,7 @@ func TestStopReleasesWaitingTask(t *testing.T) {
 	h, tokens := tokenHarness(t, "")
 	id := h.start("tok", "e1", `{"n":1}`)
 	tok := recvToken(t, tokens)
+	waitPhase(t, h, rootThreadID(id), phToken)
 	if err := h.eng.Stop(ctx, id, "UserAbort", "changed my mind"); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestStopReleasesWaitingTask(t *testing.T) {
 		t.Errorf("%d thread records left after stop", n)
 	}
 	ev, _ := h.eng.Events(ctx, id)
-	if ev["ExecutionAborted"] != 1 {
+	if ev["ExecutionAborted"] != 1 || ev["TaskStateEntered"] != 1 || ev["TaskSubmitted"] != 1 {
 		t.Errorf("events %v: want ExecutionAborted", ev)
 	}
 }
