@@ -8,6 +8,13 @@
 // process. A single agent on a real host runs the same core through (*Agent).Run, which is
 // a Fleet of one.
 //
+// Commands reach hosted agents in one of three ways, the fleet choosing by what its queue
+// offers: the queue pushes a notification per send (Subscriber, or FleetConfig.Notify)
+// and a pool of pollers receives at once; something else receives and hands the messages
+// over (FleetConfig.Pushed and Fleet.Deliver, for a push dispatcher); or, with neither
+// (SQS), a bounded pool of pollers visits each queue at an interval that backs off while
+// it is idle.
+//
 // Delivery is at least once: a command is acknowledged on its queue only after its result
 // has been sent, a command seen again while it runs is not run twice, and the results of
 // recently completed commands are re-sent, not recomputed, when their command comes again.

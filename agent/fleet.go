@@ -38,6 +38,10 @@ type FleetConfig struct {
 	// Notify tells the fleet when a command queue may have messages. Default: the
 	// queue's Subscribe when it is a Subscriber; with neither, the fleet polls.
 	Notify func(name string, fn func()) (cancel func())
+	// Pushed says that something else receives the command queues and hands the
+	// messages over with Deliver (a push dispatcher of an in-process queue): the fleet
+	// then receives itself only at SafetyPoll.
+	Pushed bool
 	// SafetyPoll is how often a notified agent still polls, for messages whose visibility
 	// timeout expired (nothing is sent for those). Default 60s.
 	SafetyPoll time.Duration
@@ -63,8 +67,9 @@ type Fleet struct {
 	log    *slog.Logger
 	notify func(string, func()) func()
 
-	mu     sync.RWMutex
-	agents map[string]*Agent
+	mu      sync.RWMutex
+	agents  map[string]*Agent
+	byQueue map[string]*Agent // by command queue
 
 	smu  sync.Mutex
 	h    evHeap
@@ -199,18 +204,19 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 		}
 	}
 	f := &Fleet{
-		cfg:    cfg,
-		q:      cfg.Queue,
-		clock:  cfg.Clock,
-		log:    cfg.Logger,
-		notify: cfg.Notify,
-		agents: make(map[string]*Agent),
-		wake:   make(chan struct{}, 1),
-		tasks:  make(chan *event, 1024),
-		polls:  make(chan *event, 1024),
-		block:  make(chan struct{}, cfg.MaxBlocking),
-		asig:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		cfg:     cfg,
+		q:       cfg.Queue,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+		notify:  cfg.Notify,
+		agents:  make(map[string]*Agent),
+		byQueue: make(map[string]*Agent),
+		wake:    make(chan struct{}, 1),
+		tasks:   make(chan *event, 1024),
+		polls:   make(chan *event, 1024),
+		block:   make(chan struct{}, cfg.MaxBlocking),
+		asig:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}
 	if f.notify == nil {
 		if s, ok := cfg.Queue.(Subscriber); ok {
@@ -225,7 +231,31 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 }
 
 // Notified reports whether the fleet is told about new commands rather than polling.
-func (f *Fleet) Notified() bool { return f.notify != nil }
+func (f *Fleet) Notified() bool { return f.notify != nil || f.cfg.Pushed }
+
+// Deliver hands messages received on a command queue by someone else to the agent that
+// listens on it; the fleet acknowledges them on its queue once answered, as it does what
+// it receives itself. It returns false, taking none, when no running agent listens there
+// (the messages come back after their visibility timeout).
+func (f *Fleet) Deliver(ctx context.Context, queueName string, msgs []queue.Message) bool {
+	f.mu.RLock()
+	a := f.byQueue[queueName]
+	f.mu.RUnlock()
+	if a == nil {
+		return false
+	}
+	a.mu.Lock()
+	gen, ok := a.gen, a.state == stateUp && !a.silent && a.fleet == f
+	a.mu.Unlock()
+	if !ok {
+		return false
+	}
+	for _, m := range msgs {
+		f.handle(ctx, a, gen, m)
+	}
+	f.stats.commands.Add(int64(len(msgs)))
+	return true
+}
 
 // Add hosts an agent and boots it at once (its hello is sent when Run processes it).
 func (f *Fleet) Add(a *Agent) error { return f.AddAt(a, time.Time{}) }
@@ -238,6 +268,7 @@ func (f *Fleet) AddAt(a *Agent, at time.Time) error {
 		return errs.Conflictf("agent %s is already in the fleet", a.id)
 	}
 	f.agents[a.id] = a
+	f.byQueue[a.cmdQ] = a
 	f.mu.Unlock()
 
 	a.mu.Lock()
@@ -245,6 +276,7 @@ func (f *Fleet) AddAt(a *Agent, at time.Time) error {
 		a.mu.Unlock()
 		f.mu.Lock()
 		delete(f.agents, a.id)
+		delete(f.byQueue, a.cmdQ)
 		f.mu.Unlock()
 		return errs.Conflictf("agent %s belongs to another fleet", a.id)
 	}
@@ -280,6 +312,9 @@ func (f *Fleet) Remove(id string) bool {
 	f.mu.Lock()
 	a := f.agents[id]
 	delete(f.agents, id)
+	if a != nil && f.byQueue[a.cmdQ] == a {
+		delete(f.byQueue, a.cmdQ)
+	}
 	f.mu.Unlock()
 	if a == nil {
 		return false
@@ -614,7 +649,7 @@ func (f *Fleet) heartbeat(ctx context.Context, a *Agent, gen uint32) {
 		return
 	}
 	speak := a.state == stateUp && !a.silent && a.maint != "reboot"
-	safety := f.notify != nil && now.Sub(a.lastPoll) >= f.cfg.SafetyPoll
+	safety := f.Notified() && now.Sub(a.lastPoll) >= f.cfg.SafetyPoll
 	a.mu.Unlock()
 	if speak {
 		f.emit(a, gen, outItem{kind: agentproto.TypeHeartbeat, queue: a.statusQ, body: a.heartbeatMsg(ctx)})
@@ -679,7 +714,7 @@ func (f *Fleet) poll(ctx context.Context, a *Agent, gen, pseq uint32) {
 	ask := min(room, queue.MaxBatch)
 	f.stats.receives.Add(1)
 	wait := time.Duration(0)
-	if f.notify == nil {
+	if !f.Notified() {
 		wait = f.cfg.PollWait
 	}
 	msgs, err := f.q.Receive(ctx, a.cmdQ, ask, wait)
@@ -703,7 +738,7 @@ func (f *Fleet) poll(ctx context.Context, a *Agent, gen, pseq uint32) {
 	switch {
 	case len(msgs) == ask:
 		f.kick(a) // there may be more
-	case f.notify != nil:
+	case f.Notified():
 		a.mu.Lock()
 		a.pollEvery = 0
 		a.mu.Unlock()

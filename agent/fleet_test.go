@@ -39,6 +39,11 @@ type harness struct {
 // newHarness runs a fleet with one worker (so Sync is a full barrier) on a fake clock.
 func newHarness(t *testing.T, push bool) *harness {
 	t.Helper()
+	return newHarnessWith(t, push, agent.FleetConfig{})
+}
+
+func newHarnessWith(t *testing.T, push bool, fc agent.FleetConfig) *harness {
+	t.Helper()
 	clk := clock.NewFake(t0)
 	q := agenttest.NewMemQueue(clk)
 	var qq queue.Queue = q
@@ -49,7 +54,8 @@ func newHarness(t *testing.T, push bool) *harness {
 	if err := q.Ensure(ctx, queue.Status); err != nil {
 		t.Fatal(err)
 	}
-	f, err := agent.NewFleet(agent.FleetConfig{Queue: qq, Clock: clk, Logger: quiet, Workers: 1, Pollers: 2, Senders: 1, PollMin: time.Second, PollMax: time.Second})
+	fc.Queue, fc.Clock, fc.Logger, fc.Workers, fc.Pollers, fc.Senders, fc.PollMin, fc.PollMax = qq, clk, quiet, 1, 2, 1, time.Second, time.Second
+	f, err := agent.NewFleet(fc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,5 +626,35 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := agent.NewFleet(agent.FleetConfig{}); !errs.Is(err, errs.Invalid) {
 		t.Fatalf("no queue: %v", err)
+	}
+}
+
+func TestDeliverFromAPushDispatcher(t *testing.T) {
+	h := newHarnessWith(t, false, agent.FleetConfig{Pushed: true})
+	h.add("n1", instant())
+	h.wait("hello", count(agentproto.TypeHello, 1))
+	if !h.f.Notified() {
+		t.Fatal("a pushed fleet says it polls")
+	}
+	h.send("n1", agentproto.Command{ID: "c", Kind: agentproto.CmdSyncScripts, Ref: "v2"})
+	// The dispatcher (this test) receives and hands over; the fleet answers and acks.
+	msgs, err := h.q.Receive(h.ctx, queue.NodeQueue("n1"), queue.MaxBatch, 0)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("receive: %v %v", msgs, err)
+	}
+	if !h.f.Deliver(h.ctx, queue.NodeQueue("n1"), msgs) {
+		t.Fatal("Deliver refused a running agent's messages")
+	}
+	h.wait("result", hasResult("c", 1))
+	waitUntil(t, "acknowledged", func() bool { return h.q.Len(queue.NodeQueue("n1")) == 0 })
+	if h.f.Deliver(h.ctx, queue.NodeQueue("nobody"), msgs) {
+		t.Fatal("Deliver to a queue nobody listens on")
+	}
+	// Idle, it does not poll between safety polls.
+	before := h.f.Stats().Receives
+	h.clk.Advance(5 * time.Second)
+	h.sync()
+	if n := h.f.Stats().Receives; n != before {
+		t.Fatalf("a pushed fleet polled %d times", n-before)
 	}
 }
