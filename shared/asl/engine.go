@@ -288,7 +288,7 @@ func (e *Engine) start(ctx context.Context, machine, name string, input []byte, 
 	root := &threadRec{State: m.root.startAt, Input: raw, Entered: now}
 	root.count("ExecutionStarted", enteredEvent(m.root.states[m.root.startAt]))
 	ops := []store.Op{store.Put(xr, store.Absent)}
-	tops, err := e.entryOps(id, rootThreadID(id), root, m.root.states[m.root.startAt], "")
+	tops, err := e.entryOps(id, rootThreadID(id), root, m.root.states[m.root.startAt])
 	if err != nil {
 		return "", err
 	}
@@ -316,14 +316,11 @@ func (e *Engine) start(ctx context.Context, machine, name string, input []byte, 
 	return id, nil
 }
 
-// entryOps records rec entering state st: the thread record itself and, for a task
-// that waits for a token, the token (created before the task runs, so that a re-run
-// after a crash sends the same token). old is a token to drop ("" if none).
-func (e *Engine) entryOps(exec, tid string, rec *threadRec, st *state, old string) ([]store.Op, error) {
+// entryOps creates the record of a new thread entering state st and, for a task that
+// waits for a token, the token (created before the task runs, so that a re-run after
+// a crash sends the same token).
+func (e *Engine) entryOps(exec, tid string, rec *threadRec, st *state) ([]store.Op, error) {
 	var ops []store.Op
-	if old != "" {
-		ops = append(ops, store.Del(KindToken, old, store.Any, 0))
-	}
 	rec.Token = ""
 	if st != nil && st.waitsForToken() && rec.Phase == phReady {
 		rec.Token = newToken()

@@ -180,6 +180,13 @@ var execCases = []execCase{
 		status: workflow.Failed, errN: ErrRuntime,
 	},
 	{
+		name:   "parameters_path_missing",
+		def:    `{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"missing.$":"$.nope.deep"},"End":true}}}`,
+		input:  `{"other":1}`,
+		status: workflow.Failed, errN: ErrRuntime,
+		cause:  `The JSONPath '$.nope.deep' specified for the field 'missing.$' could not be found in the input '{"other":1}'`,
+	},
+	{
 		name:   "fail_state_error_and_cause_paths",
 		def:    `{"StartAt":"F","States":{"F":{"Type":"Fail","ErrorPath":"$.code","CausePath":"States.Format('node {} failed', $.node)"}}}`,
 		input:  `{"code":"Broken","node":"n7"}`,

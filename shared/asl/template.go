@@ -92,8 +92,17 @@ func (t *objT) eval(env *evalEnv) (any, *stateError) {
 	for i, k := range t.keys {
 		v, err := t.vals[i].eval(env)
 		if err != nil {
-			if err.Name == ErrRuntime {
-				err = fail(ErrRuntime, "field %q: %s", t.src[i], err.Cause)
+			if x, ok := t.vals[i].(exprT); ok && err.Name == ErrRuntime {
+				if p, ok := x.e.(pathExpr); ok { // worded as Step Functions words it
+					in := show(env.data)
+					if p.p.ctx {
+						in = show(env.ctx())
+					}
+					if len(in) > 256 {
+						in = in[:256] + "..."
+					}
+					err = fail(ErrRuntime, "The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", p.p.raw, t.src[i], in)
+				}
 			}
 			return nil, err
 		}

@@ -1037,7 +1037,7 @@ func (e *Engine) startChildren(t *thr, st *state, input, eff any, nr *threadRec,
 		first := sc.states[sc.startAt]
 		cr.count(enteredEvent(first))
 		cid := childThreadID(t.id, nr.Gen, i)
-		cops, err := e.entryOps(t.ex.id, cid, cr, first, "")
+		cops, err := e.entryOps(t.ex.id, cid, cr, first)
 		if err != nil {
 			e.log.Error("asl: start children", "thread", t.id, "err", err)
 			return false
