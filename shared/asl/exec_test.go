@@ -184,7 +184,7 @@ var execCases = []execCase{
 		def:    `{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"missing.$":"$.nope.deep"},"End":true}}}`,
 		input:  `{"other":1}`,
 		status: workflow.Failed, errN: ErrRuntime,
-		cause:  `The JSONPath '$.nope.deep' specified for the field 'missing.$' could not be found in the input '{"other":1}'`,
+		cause: `The JSONPath '$.nope.deep' specified for the field 'missing.$' could not be found in the input '{"other":1}'`,
 	},
 	{
 		name:   "fail_state_error_and_cause_paths",
