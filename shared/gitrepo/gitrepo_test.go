@@ -831,3 +831,41 @@ func TestConcurrentWritersEmbedded(t *testing.T) {
 	}
 	fsck(t, cfg)
 }
+
+// BenchmarkReadScript is the dummy agents' hot path: a script at the scripts ref.
+func BenchmarkReadScript(b *testing.B) {
+	ctx := context.Background()
+	r, err := Open(ctx, Options{Dir: b.TempDir(), Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref, _ := r.ScriptsRef(ctx)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := r.ReadScript(ctx, ref, "cmd/kafka/2.8.1/validate.sh"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkPreConfig is one kafka pre-config on a warm cache.
+func BenchmarkPreConfig(b *testing.B) {
+	ctx := context.Background()
+	r, err := Open(ctx, Options{Dir: b.TempDir(), Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := PreConfigInput{Topology: topo, Component: ComponentInfo{Name: "kfk", Type: "kafka", Version: "2.8.1"}, Dependencies: []ComponentInfo{zkComponent(5)}}
+	for i := 1; i <= 100; i++ {
+		in.Component.Nodes = append(in.Component.Nodes, NodeInfo{ID: "k" + fmtInt(i), Name: "kfk-" + fmtInt(i), Role: "kafka", Index: i, IPs: []string{"10.1.0." + fmtInt(i)}})
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := r.PreConfig(ctx, "kafka", "2.8.1", in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -327,7 +327,7 @@ func (r *Repos) PreConfig(ctx context.Context, typ, version string, in PreConfig
 		return out, nil
 	}
 	out.File = spec.file
-	ev := evaluator{in: in, file: spec.file}
+	ev := evaluator{in: in, file: spec.file, bound: map[*template.Template]*template.Template{}}
 	for _, p := range spec.Component {
 		v, err := ev.param(p, nil)
 		if err != nil {
@@ -375,8 +375,9 @@ type tmplData struct {
 }
 
 type evaluator struct {
-	in   PreConfigInput
-	file string
+	in    PreConfigInput
+	file  string
+	bound map[*template.Template]*template.Template
 }
 
 func (e evaluator) data(n *NodeInfo) tmplData {
@@ -384,14 +385,22 @@ func (e evaluator) data(n *NodeInfo) tmplData {
 }
 
 func (e evaluator) exec(t *template.Template, n *NodeInfo) (string, error) {
-	t, err := t.Clone()
-	if err != nil {
-		return "", err
+	// Bind dep and hasDep to this input once per template and evaluation, not per node.
+	bound, ok := e.bound[t]
+	if !ok {
+		var err error
+		if bound, err = t.Clone(); err != nil {
+			return "", err
+		}
+		bound.Funcs(template.FuncMap{
+			"dep":    e.dep,
+			"hasDep": func(nameOrType string) bool { _, err := e.dep(nameOrType); return err == nil },
+		})
+		if e.bound != nil {
+			e.bound[t] = bound
+		}
 	}
-	t.Funcs(template.FuncMap{
-		"dep":    e.dep,
-		"hasDep": func(nameOrType string) bool { _, err := e.dep(nameOrType); return err == nil },
-	})
+	t = bound
 	var b strings.Builder
 	if err := t.Execute(&b, e.data(n)); err != nil {
 		return "", err
