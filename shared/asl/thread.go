@@ -1030,7 +1030,7 @@ func (e *Engine) startChildren(t *thr, st *state, input, eff any, nr *threadRec,
 			return e.handleError(t, st, input, se, nr, nil, 0)
 		}
 		sc := scopes[i]
-		cr := &threadRec{Idx: i, State: sc.startAt, Input: raw, Entered: now, Excluded: st.distributed}
+		cr := &threadRec{Idx: i, State: sc.startAt, Input: raw, Entered: now, Excluded: st.distributed || t.rec.Excluded}
 		if st.typ == "Map" {
 			cr.count("MapIterationStarted")
 		}
