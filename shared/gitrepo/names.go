@@ -1,6 +1,7 @@
 package gitrepo
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/straas/straas/shared/errs"
@@ -118,12 +119,21 @@ func ParseRef(ref string) (Ref, error) {
 	}
 	branch, tag, hasTag := strings.Cut(ref, refSep)
 	if err := ValidateBranch(branch); err != nil {
-		return Ref{}, errs.Invalidf("ref", "%q: %s", ref, errs.FieldOf(err)+" "+err.(*errs.Error).Msg)
+		return Ref{}, errs.Invalidf("ref", "%q: branch %s", ref, msgOf(err))
 	}
 	if hasTag {
 		if err := ValidateTagName(tag); err != nil {
-			return Ref{}, errs.Invalidf("ref", "%q: tag %s", ref, err.(*errs.Error).Msg)
+			return Ref{}, errs.Invalidf("ref", "%q: tag %s", ref, msgOf(err))
 		}
 	}
 	return Ref{Branch: branch, Tag: tag}, nil
+}
+
+// msgOf is an error's message without its field prefix.
+func msgOf(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) && e.Msg != "" {
+		return e.Msg
+	}
+	return err.Error()
 }
