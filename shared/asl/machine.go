@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -855,4 +857,27 @@ func machineName(arn string) string {
 		return arn[i+len(":stateMachine:"):]
 	}
 	return arn
+}
+
+// LoadDir loads every <name>.asl.json file of dir as state machine <name>, with the
+// same substitutions for all.
+func LoadDir(dir string, subst map[string]string) (map[string]*Machine, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.asl.json"))
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, "asl: load "+dir, err)
+	}
+	out := make(map[string]*Machine, len(files))
+	for _, f := range files {
+		def, err := os.ReadFile(f)
+		if err != nil {
+			return nil, errs.Wrap(errs.NotFound, "asl: load "+f, err)
+		}
+		name := strings.TrimSuffix(filepath.Base(f), ".asl.json")
+		m, err := Load(name, def, subst)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = m
+	}
+	return out, nil
 }

@@ -94,21 +94,34 @@ func TestNewRejectsUnknownFunction(t *testing.T) {
 
 // The project's own state machines load and validate (with placeholder ARNs).
 func TestLoadProjectMachines(t *testing.T) {
-	files, _ := filepath.Glob("../../statemachines/*.asl.json")
+	const dir = "../../statemachines"
+	files, _ := filepath.Glob(filepath.Join(dir, "*.asl.json"))
 	if len(files) == 0 {
 		t.Fatal("no statemachines/*.asl.json found")
 	}
+	subst := map[string]string{}
 	for _, f := range files {
 		def, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		subst := map[string]string{}
 		for _, m := range substRE.FindAllSubmatch(def, -1) {
 			subst[string(m[1])] = "arn:straas:function:" + string(m[1])
 		}
-		if _, err := Load(filepath.Base(f), def, subst); err != nil {
-			t.Errorf("%s: %v", f, err)
+	}
+	ms, err := LoadDir(dir, subst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != len(files) {
+		t.Errorf("loaded %d machines from %d files", len(ms), len(files))
+	}
+	for name, m := range ms {
+		if m.Name() != name || strings.Contains(string(m.Definition()), "${") {
+			t.Errorf("machine %q: name %q, definition still has ${...}", name, m.Name())
 		}
+	}
+	if _, err := LoadDir(dir, nil); !errs.Is(err, errs.Invalid) {
+		t.Errorf("without substitutions: %v, want Invalid", err)
 	}
 }
