@@ -56,8 +56,17 @@ type Route struct {
 	Handler func(*Server, http.ResponseWriter, *http.Request) error
 }
 
-// Routes is the route table.
+// Routes is the route table: every feature's routes.
 func Routes() []Route {
+	var out []Route
+	for _, set := range [][]Route{topologyRoutes()} {
+		out = append(out, set...)
+	}
+	return out
+}
+
+// topologyRoutes are the routes of topologies, the component catalog and actions.
+func topologyRoutes() []Route {
 	return []Route{
 		{"POST", Prefix + "/topologies", false, (*Server).createTopology},
 		{"GET", Prefix + "/topologies", false, (*Server).listTopologies},

@@ -150,18 +150,14 @@ func (e *Env) ensureNodes(ctx context.Context, t *model.Topology, c *model.Compo
 	if c.NextIndex > 0 {
 		return nil // already laid out
 	}
-	ct, err := e.Repos.ComponentType(ctx, c.Type)
+	layout, err := e.Repos.Layout(ctx, c)
 	if err != nil {
 		return err
-	}
-	role := c.Type
-	if len(ct.Roles) > 0 {
-		role = ct.Roles[0]
 	}
 	now := e.DB.Now()
 	idx := 1
 	var ops []store.Op
-	for _, rc := range c.Layout(role) {
+	for _, rc := range layout {
 		for i := 0; i < rc.Count; i++ {
 			n := &model.Node{
 				ID: NodeID(c.ID, idx), Name: NodeName(t, c, idx), TopologyID: t.ID, ComponentID: c.ID,

@@ -37,6 +37,8 @@ type Clouds interface {
 // Repos is what stages need of the script and config repositories.
 type Repos interface {
 	ComponentType(ctx context.Context, typ string) (model.ComponentType, error)
+	// Layout is the component's nodes per role (submodules, or the type's default layout).
+	Layout(ctx context.Context, c *model.Component) (model.Layout, error)
 	Package(ctx context.Context, typ, role, version string) (agentproto.Package, error)
 	ScriptsRef(ctx context.Context) (string, error)
 	CreateBranch(ctx context.Context, branch string) error

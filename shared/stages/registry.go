@@ -35,8 +35,22 @@ func Typed[In, Out any](fn func(context.Context, In) (Out, error)) workflow.Func
 type Empty struct{}
 
 // Functions returns every stage function by the name the state machines use in
-// ${<Name>FunctionArn}.
+// ${<Name>FunctionArn}. Each workflow family contributes its own set.
 func (e *Env) Functions() map[string]workflow.Func {
+	out := map[string]workflow.Func{}
+	for _, set := range []map[string]workflow.Func{e.topologyFunctions()} {
+		for name, f := range set {
+			if _, dup := out[name]; dup {
+				panic("stage function registered twice: " + name) // a programming error, caught by every test
+			}
+			out[name] = f
+		}
+	}
+	return out
+}
+
+// topologyFunctions are the stages of creation and deletion.
+func (e *Env) topologyFunctions() map[string]workflow.Func {
 	return map[string]workflow.Func{
 		"Start":             Typed(e.Start),
 		"Spawn":             Typed(e.Spawn),
