@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -53,7 +54,7 @@ func Load(ctx context.Context, opts ...Option) (aws.Config, error) {
 	if s.endpoint != "" {
 		lo = append(lo, config.WithBaseEndpoint(s.endpoint))
 	}
-	if (s.endpoint != "" || os.Getenv(EnvEndpoint) != "") && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+	if (s.endpoint != "" || anyEndpointEnv()) && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
 		lo = append(lo, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, lo...)
@@ -64,6 +65,18 @@ func Load(ctx context.Context, opts ...Option) (aws.Config, error) {
 		cfg.Region = DefaultRegion
 	}
 	return cfg, nil
+}
+
+// anyEndpointEnv reports whether AWS_ENDPOINT_URL or a per-service variant is set.
+func anyEndpointEnv() bool {
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, EnvEndpoint) {
+			if _, v, _ := strings.Cut(kv, "="); v != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // CustomEndpoint reports whether service (the SDK's service id: "S3", "SQS", "DynamoDB",

@@ -23,7 +23,7 @@ func TestLoad(t *testing.T) {
 			"eu-west-1", "http://127.0.0.1:4566", true, true, "test"},
 		{"option wins", map[string]string{EnvEndpoint: "http://a:1"}, []Option{WithEndpoint("http://b:2"), WithRegion("ap-south-1")},
 			"ap-south-1", "http://b:2", true, true, "test"},
-		{"per service", map[string]string{"AWS_ENDPOINT_URL_S3": "http://s3:1"}, nil, DefaultRegion, "", true, false, ""},
+		{"per service", map[string]string{"AWS_ENDPOINT_URL_S3": "http://s3:1"}, nil, DefaultRegion, "", true, false, "test"},
 		{"env credentials kept", map[string]string{EnvEndpoint: "http://a:1", "AWS_ACCESS_KEY_ID": "AKIDREAL", "AWS_SECRET_ACCESS_KEY": "s"}, nil,
 			DefaultRegion, "http://a:1", true, true, "AKIDREAL"},
 	}
