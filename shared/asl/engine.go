@@ -63,6 +63,7 @@ type Engine struct {
 	wg       sync.WaitGroup
 	execs    map[string]*execRT
 	threads  map[string]*thr
+	waiters  map[string][]chan struct{} // Wait callers, by execution id
 }
 
 var _ workflow.Engine = (*Engine)(nil)
@@ -76,7 +77,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		st: cfg.Store, clk: cfg.Clock, log: cfg.Logger, machines: cfg.Machines,
 		funcs: cfg.Functions, onTrans: cfg.OnTransition,
-		execs: map[string]*execRT{}, threads: map[string]*thr{},
+		execs: map[string]*execRT{}, threads: map[string]*thr{}, waiters: map[string][]chan struct{}{},
 	}
 	if e.clk == nil {
 		e.clk = clock.Real{}
@@ -410,6 +411,53 @@ func toExecution(id string, x *execRec) workflow.Execution {
 	}
 }
 
+// Wait blocks until the execution has ended (or ctx ends) and returns it.
+func (e *Engine) Wait(ctx context.Context, id string) (workflow.Execution, error) {
+	ch := make(chan struct{}, 1)
+	e.mu.Lock()
+	e.waiters[id] = append(e.waiters[id], ch)
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		ws := e.waiters[id]
+		for i, w := range ws {
+			if w == ch {
+				ws = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(ws) == 0 {
+			delete(e.waiters, id)
+		} else {
+			e.waiters[id] = ws
+		}
+		e.mu.Unlock()
+	}()
+	for {
+		x, err := e.Describe(ctx, id)
+		if err != nil || x.Status != workflow.Running {
+			return x, err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return x, ctx.Err()
+		}
+	}
+}
+
+// ended wakes the Wait callers of an execution.
+func (e *Engine) ended(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ch := range e.waiters[id] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // ListQuery selects executions for List.
 type ListQuery struct {
 	Status  string // required: workflow.Running, Succeeded, Failed, TimedOut or Aborted
@@ -542,6 +590,7 @@ func (e *Engine) closeExec(ctx context.Context, id, status, errName, cause strin
 		return errs.Wrap(errs.KindOf(err), op, err)
 	}
 	e.dropExecRT(id)
+	e.ended(id)
 	if err := e.cleanup(ctx, id); err != nil {
 		return err
 	}

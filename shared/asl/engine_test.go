@@ -3,6 +3,7 @@ package asl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -232,8 +233,26 @@ func TestStopReleasesWaitingTask(t *testing.T) {
 	id := h.start("tok", "e1", `{"n":1}`)
 	tok := recvToken(t, tokens)
 	waitPhase(t, h, rootThreadID(id), phToken)
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	if x, err := h.eng.Wait(short, id); !errors.Is(err, context.DeadlineExceeded) || x.Status != workflow.Running {
+		t.Errorf("Wait on a running execution: %s, %v; want RUNNING and the deadline", x.Status, err)
+	}
+	cancel()
+	waited := make(chan workflow.Execution, 1)
+	go func() {
+		x, _ := h.eng.Wait(ctx, id)
+		waited <- x
+	}()
 	if err := h.eng.Stop(ctx, id, "UserAbort", "changed my mind"); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case x := <-waited:
+		if x.Status != workflow.Aborted {
+			t.Errorf("Wait returned %s, want ABORTED", x.Status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not return after Stop")
 	}
 	x, err := h.eng.Describe(ctx, id)
 	if err != nil {
@@ -398,7 +417,12 @@ func TestConcurrentExecutions(t *testing.T) {
 	}
 	wg.Wait()
 	for i, id := range ids {
-		x := h.await(id, false)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		x, err := h.eng.Wait(ctx, id)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
 		jsonEq(t, x.Output, fmt.Sprintf(`[[{"n":2},{"n":%d}],{"sum":%d}]`, 2*i, i+1))
 	}
 	if transitions.Load() < n*8 {

@@ -713,6 +713,7 @@ func (e *Engine) finishRoot(t *thr, nr *threadRec, raw json.RawMessage, se *stat
 	e.transitioned(t, x.Status)
 	e.log.Debug("asl: execution ended", "execution", ex.id, "status", x.Status, "error", x.Error)
 	e.dropExecRT(ex.id)
+	e.ended(ex.id)
 	if ctx := e.runCtx(); ctx != nil {
 		e.notifyParent(ctx, ex.id, &x)
 	}
