@@ -266,7 +266,7 @@ var execCases = []execCase{
 		status: workflow.Failed, errN: ErrResultPathMatch,
 	},
 	{
-		name:   "intrinsic_failure_caught_is_reported",
+		name:   "intrinsic_failure_fails_the_execution",
 		def:    `{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"v.$":"States.ArrayGetItem($.a, 5)"},"End":true}}}`,
 		input:  `{"a":[1]}`,
 		status: workflow.Failed, errN: ErrIntrinsicFailure,
