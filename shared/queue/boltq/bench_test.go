@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -217,4 +218,37 @@ func BenchmarkRoundTrip(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	report(b, "roundtrips", lat, time.Since(start))
+}
+
+// BenchmarkEnsure10k: creating 10,000 node queues (with their dead-letter queues) from
+// 64 goroutines, and the heap they hold once made.
+func BenchmarkEnsure10k(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		q := openTemp(b)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < 64; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					n := next.Add(1)
+					if n > 10000 {
+						return
+					}
+					mustEnsure(b, q, queue.NodeQueue(fmt.Sprint(n)))
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(10000/elapsed.Seconds(), "queues/s")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/10000, "heap-B/queue")
+	}
 }

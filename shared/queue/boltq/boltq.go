@@ -60,9 +60,8 @@ type Queue struct {
 
 	mu     sync.RWMutex
 	queues map[string]*q
-	// ensureMu: Ensure and Remove hold it, Send and dead-lettering share it, so that no
-	// queue is removed and made again between a send's commit and its messages
-	// reaching the queue in memory.
+	// ensureMu: Remove holds it; Ensure, Send and dead-lettering share it, so that no
+	// queue is removed (and made again) between a commit and its effect in memory.
 	ensureMu sync.RWMutex
 
 	reaper     reaper
@@ -277,11 +276,10 @@ func (s *Queue) Ensure(ctx context.Context, name string) error {
 	if s.lookup(name) != nil && s.lookup(dlq) != nil {
 		return nil
 	}
-	s.ensureMu.Lock()
-	defer s.ensureMu.Unlock()
-	if s.lookup(name) != nil && s.lookup(dlq) != nil {
-		return nil
-	}
+	// Shared with other Ensures (idempotent, and so group-committed together) and
+	// Sends; exclusive of Remove.
+	s.ensureMu.RLock()
+	defer s.ensureMu.RUnlock()
 	err := s.do(ctx, op, nil, func(tx *bbolt.Tx) error {
 		qb := tx.Bucket(bucketQueues)
 		for _, kv := range [][2]string{{name, "main"}, {dlq, "dlq"}} {
