@@ -1,18 +1,11 @@
 package deps
 
 import (
-	"context"
 	"log/slog"
 
 	"github.com/straas/straas/shared/alert"
+	"github.com/straas/straas/shared/alert/webhook"
 )
 
-// logAlerts logs alerts; it stands in until the webhook publisher is wired.
-type logAlerts struct{ log *slog.Logger }
-
-func newAlerts(_ []string, log *slog.Logger) alert.Publisher { return logAlerts{log} }
-
-func (l logAlerts) Publish(_ context.Context, a alert.Alert) error {
-	l.log.Warn("alert", "key", a.Key, "level", a.Level, "title", a.Title, "message", a.Message)
-	return nil
-}
+// newAlerts is the embedded alert publisher: the log, plus the configured webhooks.
+func newAlerts(urls []string, log *slog.Logger) alert.Publisher { return webhook.New(urls, log) }
