@@ -1,0 +1,244 @@
+package deps
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/straas/straas/shared/cloud"
+	"github.com/straas/straas/shared/errs"
+	"github.com/straas/straas/shared/queue"
+)
+
+// Environment variables of the Lambda functions. template.yaml sets them; the AWS SDK's
+// own (AWS_REGION, AWS_ENDPOINT_URL, credentials) are read by the SDK.
+const (
+	EnvTable         = "STRAAS_TABLE"                // DynamoDB table (required)
+	EnvStatusQueue   = "STRAAS_STATUS_QUEUE"         // status queue name (default queue.Status)
+	EnvBucket        = "STRAAS_BUCKET"               // blob bucket
+	EnvAlertTopic    = "STRAAS_ALERT_TOPIC_ARN"      // SNS topic of alerts ("" logs them)
+	EnvMachinePrefix = "STRAAS_STATE_MACHINE_PREFIX" // state machines are <prefix><name>
+
+	EnvKeystoneURL     = "STRAAS_KEYSTONE_URL"     // Keystone v3 that validates API tokens (required)
+	EnvKeystoneUser    = "STRAAS_KEYSTONE_USER"    // service user allowed to validate tokens
+	EnvKeystoneProject = "STRAAS_KEYSTONE_PROJECT" // its project
+	EnvKeystoneDomain  = "STRAAS_KEYSTONE_DOMAIN"  // default "Default"
+	EnvAdminProject    = "STRAAS_ADMIN_PROJECT"    // default "admin"
+
+	// The OpenStack cloud: STRAAS_CLOUD_ZONES lists the availability zones served by the
+	// cloud of STRAAS_CLOUD_AUTH_URL (default: the Keystone URL) with the cloud user;
+	// STRAAS_CLOUDS (JSON, zone -> {auth_url, username, project, domain, region})
+	// adds or overrides zones served by other clouds.
+	EnvCloudZones   = "STRAAS_CLOUD_ZONES"
+	EnvCloudAuthURL = "STRAAS_CLOUD_AUTH_URL"
+	EnvCloudUser    = "STRAAS_CLOUD_USER"    // default: the Keystone user
+	EnvCloudProject = "STRAAS_CLOUD_PROJECT" // default: the Keystone project
+	EnvCloudDomain  = "STRAAS_CLOUD_DOMAIN"
+	EnvCloudRegion  = "STRAAS_CLOUD_REGION"
+	EnvClouds       = "STRAAS_CLOUDS"
+
+	EnvConfigRepo  = "STRAAS_CONFIG_REPO_URL"  // remote config repo (required)
+	EnvScriptsRepo = "STRAAS_SCRIPTS_REPO_URL" // remote script repo (required)
+	EnvGitUser     = "STRAAS_GIT_USERNAME"     // default "straas"
+	EnvGitDir      = "STRAAS_GIT_DIR"          // local mirrors (default /tmp/straas-git)
+
+	// Credentials: STRAAS_SECRET_ARN names a Secrets Manager secret, read on first use;
+	// STRAAS_SECRET holds the same JSON inline (local runs only). See Secret.
+	EnvSecretARN = "STRAAS_SECRET_ARN"
+	EnvSecret    = "STRAAS_SECRET"
+
+	EnvHeartbeatSeconds = "STRAAS_HEARTBEAT_SECONDS" // agents' heartbeat interval (default 10)
+	EnvStageTimeout     = "STRAAS_STAGE_TIMEOUT"     // Go duration (default 15m)
+	EnvSpawnTimeout     = "STRAAS_SPAWN_TIMEOUT"     // default 10m: keep below the Spawn function's timeout
+	EnvStaleAfter       = "STRAAS_STALE_AFTER"       // default 3m
+	EnvLeaseRenewal     = "STRAAS_LEASE_RENEWAL"     // default 1m
+	EnvLogLevel         = "STRAAS_LOG_LEVEL"         // debug, info (default), warn, error
+)
+
+// DefaultGitDir is where Lambda keeps its git mirrors: /tmp is its only writable place.
+const DefaultGitDir = "/tmp/straas-git"
+
+// AWSConfig is what the Lambda functions are configured with: names of the AWS
+// resources, the identity service, the clouds per zone and the git remotes. It holds
+// no credentials: those are in the secret, read on first use.
+type AWSConfig struct {
+	Table         string
+	StatusQueue   string
+	Bucket        string
+	AlertTopicARN string
+	MachinePrefix string
+
+	Keystone KeystoneConfig
+	Clouds   map[string]cloud.Options // by zone; passwords come from the secret
+	Git      GitConfig
+
+	SecretARN    string
+	SecretInline string // the secret's JSON itself (local runs); SecretARN wins
+
+	HeartbeatSeconds int
+	StageTimeout     time.Duration
+	SpawnTimeout     time.Duration
+	StaleAfter       time.Duration
+	LeaseRenewal     time.Duration
+	LogLevel         string
+}
+
+// KeystoneConfig names the Keystone that validates API tokens and its service user.
+type KeystoneConfig struct {
+	URL          string
+	Username     string
+	Project      string
+	Domain       string
+	AdminProject string
+}
+
+// GitConfig names the remote config and script repositories.
+type GitConfig struct {
+	ConfigURL  string
+	ScriptsURL string
+	Username   string
+	Dir        string
+}
+
+// Secret is the JSON document of the credentials secret:
+//
+//	{"keystone_password": "...", "git_token": "...", "cloud_passwords": {"az1": "..."}}
+//
+// A zone without a cloud password uses the Keystone password (the same user).
+type Secret struct {
+	KeystonePassword string            `json:"keystone_password"`
+	GitToken         string            `json:"git_token"`
+	CloudPasswords   map[string]string `json:"cloud_passwords,omitempty"`
+}
+
+// String never shows the credentials, so a Secret cannot leak through a log line.
+func (Secret) String() string { return "deps.Secret{…}" }
+
+// GoString keeps %#v from printing the fields.
+func (s Secret) GoString() string { return s.String() }
+
+// cloudEnv is one zone of STRAAS_CLOUDS.
+type cloudEnv struct {
+	AuthURL  string `json:"auth_url"`
+	Username string `json:"username"`
+	Project  string `json:"project"`
+	Domain   string `json:"domain"`
+	Region   string `json:"region"`
+}
+
+// AWSConfigFromEnv reads the configuration from the environment.
+func AWSConfigFromEnv() (AWSConfig, error) { return ParseAWSConfig(os.Getenv) }
+
+// ParseAWSConfig reads the configuration through getenv. Missing required settings and
+// malformed values are one errs.Invalid error naming every variable at fault.
+func ParseAWSConfig(getenv func(string) string) (AWSConfig, error) {
+	var bad []string
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	need := func(k string) string {
+		v := get(k, "")
+		if v == "" {
+			bad = append(bad, k+" is required")
+		}
+		return v
+	}
+	dur := func(k string, def time.Duration) time.Duration {
+		v := get(k, "")
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad = append(bad, fmt.Sprintf("%s=%q is not a positive duration", k, v))
+			return def
+		}
+		return d
+	}
+	c := AWSConfig{
+		Table:         need(EnvTable),
+		StatusQueue:   get(EnvStatusQueue, queue.Status),
+		Bucket:        get(EnvBucket, ""),
+		AlertTopicARN: get(EnvAlertTopic, ""),
+		MachinePrefix: get(EnvMachinePrefix, ""),
+		Keystone: KeystoneConfig{
+			URL: need(EnvKeystoneURL), Username: get(EnvKeystoneUser, "straas"), Project: get(EnvKeystoneProject, "service"),
+			Domain: get(EnvKeystoneDomain, "Default"), AdminProject: get(EnvAdminProject, "admin"),
+		},
+		Git: GitConfig{
+			ConfigURL: need(EnvConfigRepo), ScriptsURL: need(EnvScriptsRepo),
+			Username: get(EnvGitUser, "straas"), Dir: get(EnvGitDir, DefaultGitDir),
+		},
+		SecretARN:    get(EnvSecretARN, ""),
+		SecretInline: getenv(EnvSecret),
+		StageTimeout: dur(EnvStageTimeout, 15*time.Minute),
+		SpawnTimeout: dur(EnvSpawnTimeout, 10*time.Minute),
+		StaleAfter:   dur(EnvStaleAfter, 3*time.Minute),
+		LeaseRenewal: dur(EnvLeaseRenewal, time.Minute),
+		LogLevel:     get(EnvLogLevel, "info"),
+	}
+	c.HeartbeatSeconds = 10
+	if v := get(EnvHeartbeatSeconds, ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			bad = append(bad, fmt.Sprintf("%s=%q is not a positive number of seconds", EnvHeartbeatSeconds, v))
+		} else {
+			c.HeartbeatSeconds = n
+		}
+	}
+	if c.LeaseRenewal >= c.StaleAfter {
+		bad = append(bad, fmt.Sprintf("%s (%s) must exceed %s (%s): a node renewing its lease would look stale",
+			EnvStaleAfter, c.StaleAfter, EnvLeaseRenewal, c.LeaseRenewal))
+	}
+	c.Clouds = map[string]cloud.Options{}
+	base := cloud.Options{
+		AuthURL: get(EnvCloudAuthURL, c.Keystone.URL), Username: get(EnvCloudUser, c.Keystone.Username),
+		Project: get(EnvCloudProject, c.Keystone.Project), Domain: get(EnvCloudDomain, c.Keystone.Domain),
+		Region: get(EnvCloudRegion, ""),
+	}
+	for _, z := range strings.Split(get(EnvCloudZones, ""), ",") {
+		if z = strings.TrimSpace(z); z != "" {
+			c.Clouds[z] = base
+		}
+	}
+	if v := get(EnvClouds, ""); v != "" {
+		var m map[string]cloudEnv
+		if err := json.Unmarshal([]byte(v), &m); err != nil {
+			bad = append(bad, fmt.Sprintf("%s is not a JSON object of zone -> {auth_url, username, project, domain, region}: %v", EnvClouds, err))
+		}
+		for z, e := range m {
+			o := cloud.Options{AuthURL: e.AuthURL, Username: e.Username, Project: e.Project, Domain: e.Domain, Region: e.Region}
+			if o.AuthURL == "" {
+				o.AuthURL = base.AuthURL
+			}
+			if o.Username == "" {
+				o.Username = base.Username
+			}
+			if o.Project == "" {
+				o.Project = base.Project
+			}
+			if o.Domain == "" {
+				o.Domain = base.Domain
+			}
+			c.Clouds[z] = o
+		}
+	}
+	if len(c.Clouds) == 0 {
+		bad = append(bad, fmt.Sprintf("no availability zone: set %s (or %s)", EnvCloudZones, EnvClouds))
+	}
+	if c.SecretARN == "" && c.SecretInline == "" {
+		bad = append(bad, fmt.Sprintf("%s (or %s) is required: it holds the Keystone password and the git token", EnvSecretARN, EnvSecret))
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return c, errs.Invalidf("environment", "%s", strings.Join(bad, "; "))
+	}
+	return c, nil
+}
