@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/straas/straas/shared/clock"
 	"github.com/straas/straas/shared/errs"
+	"github.com/straas/straas/shared/queue"
 	"github.com/straas/straas/shared/store"
 	"github.com/straas/straas/shared/workflow"
 )
@@ -24,8 +25,11 @@ type Config struct {
 	Store     store.Store
 	Machines  map[string]*Machine      // by name, the name Start takes
 	Functions map[string]workflow.Func // by resource (after substitution), e.g. "arn:straas:function:Spawn"
-	Clock     clock.Clock              // default clock.Real
-	Logger    *slog.Logger             // default slog.Default()
+	// Queue carries the messages of sqs:sendMessage tasks; required when a machine
+	// has one.
+	Queue  queue.Queue
+	Clock  clock.Clock  // default clock.Real
+	Logger *slog.Logger // default slog.Default()
 	// Workers bounds the threads (executions, branches, iterations) advanced at once;
 	// waiting threads hold none. Default 256.
 	Workers int
@@ -49,6 +53,7 @@ type Engine struct {
 	log      *slog.Logger
 	machines map[string]*Machine
 	funcs    map[string]workflow.Func
+	msgq     queue.Queue // Config.Queue
 	workers  int
 
 	qmu     sync.Mutex
@@ -60,6 +65,11 @@ type Engine struct {
 	mu       sync.Mutex
 	ctx      context.Context // Run's; nil before Run
 	stopping bool
+	// resuming: Run is loading what the store holds. Executions started meanwhile wait
+	// in deferred, so that no execution is driven both from Start's copy and from the
+	// resume's (possibly older) copy of its records.
+	resuming bool
+	deferred []string
 	wg       sync.WaitGroup
 	execs    map[string]*execRT
 	threads  map[string]*thr
@@ -68,15 +78,16 @@ type Engine struct {
 
 var _ workflow.Engine = (*Engine)(nil)
 
-// New checks that every function the machines name is in Functions and returns an
-// Engine. Call Run to execute; Start before Run only records the execution.
+// New checks that every function the machines name is in Functions (and that Queue is
+// set if a machine sends to a queue) and returns an Engine. Call Run to execute; Start
+// before Run only records the execution.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Store == nil {
 		return nil, errs.E(errs.Invalid, "asl: new engine", "no store")
 	}
 	e := &Engine{
 		st: cfg.Store, clk: cfg.Clock, log: cfg.Logger, machines: cfg.Machines,
-		funcs: cfg.Functions, onTrans: cfg.OnTransition,
+		funcs: cfg.Functions, msgq: cfg.Queue, onTrans: cfg.OnTransition,
 		execs: map[string]*execRT{}, threads: map[string]*thr{}, waiters: map[string][]chan struct{}{},
 	}
 	if e.clk == nil {
@@ -106,6 +117,10 @@ func New(cfg Config) (*Engine, error) {
 		m := e.machines[n]
 		if m == nil {
 			return nil, errs.E(errs.Invalid, "asl: new engine", "machine "+n+" is nil")
+		}
+		if f, ok := m.usesQueue(); ok && e.msgq == nil {
+			return nil, &errs.Error{Kind: errs.Invalid, Op: "asl: new engine", Field: n + ": " + f + ".Resource",
+				Msg: "sends to a queue, and Config.Queue is nil"}
 		}
 		var err error
 		m.walkStates(func(s *state) {
@@ -160,6 +175,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return errs.E(errs.Conflict, "asl: run", "already running")
 	}
 	e.ctx = ctx
+	e.resuming = true
 	e.mu.Unlock()
 	var workers sync.WaitGroup
 	for i := 0; i < e.workers; i++ {
@@ -170,7 +186,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		}()
 	}
 	err := e.resume(ctx)
+	e.mu.Lock()
+	e.resuming = false
+	later := e.deferred
+	e.deferred = nil
+	e.mu.Unlock()
 	if err == nil {
+		for _, id := range later {
+			if rerr := e.resumeOne(ctx, id); rerr != nil && ctx.Err() == nil {
+				e.log.Error("asl: start execution", "execution", id, "err", rerr)
+			}
+		}
 		<-ctx.Done()
 	}
 	e.mu.Lock()
@@ -307,14 +333,33 @@ func (e *Engine) start(ctx context.Context, machine, name string, input []byte, 
 		}
 		return id, nil
 	}
-	if e.running() {
+	e.mu.Lock()
+	launch := e.ctx != nil && !e.stopping && e.ctx.Err() == nil
+	if launch && e.resuming {
+		e.deferred = append(e.deferred, id) // Run starts it once the resume is over
+		launch = false
+	}
+	e.mu.Unlock()
+	if launch {
 		ex := e.newExecRT(id, m, x, 1, val)
 		t := &thr{id: rootThreadID(id), ex: ex, sc: m.root, rec: *root, ver: 1}
-		if e.register(t) {
+		if e.register(t) && e.stillRunning(ctx, id) {
 			e.kick(t)
 		}
 	}
 	return id, nil
+}
+
+// stillRunning reads an execution whose threads were just registered in memory: a Stop
+// that closed it meanwhile had nothing in memory to drop, so drop it here. A Stop after
+// this read finds the threads registered and drops them itself.
+func (e *Engine) stillRunning(ctx context.Context, id string) bool {
+	x, _, err := store.Load[execRec](ctx, e.st, KindExec, id)
+	if (err == nil && x.Status != workflow.Running) || errs.Is(err, errs.NotFound) {
+		e.dropExecRT(id)
+		return false
+	}
+	return true // on a read error, run: a closed execution's threads fail their next write
 }
 
 // entryOps creates the record of a new thread entering state st and, for a task that
@@ -365,11 +410,12 @@ func (e *Engine) newExecRT(id string, m *Machine, x *execRec, ver int64, input a
 	return ex
 }
 
-// register adds t to the in-memory index unless a thread of that id is there already.
+// register adds t to the in-memory index unless a thread of that id is there already
+// or its execution has been dropped (closed) meanwhile.
 func (e *Engine) register(t *thr) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.threads[t.id]; ok {
+	if _, ok := e.threads[t.id]; ok || e.execs[t.ex.id] != t.ex {
 		return false
 	}
 	e.threads[t.id] = t

@@ -20,6 +20,11 @@ const (
 	ResLambdaInvoke     = "arn:aws:states:::lambda:invoke"
 	ResLambdaInvokeWait = "arn:aws:states:::lambda:invoke.waitForTaskToken"
 	ResStartExecSync    = "arn:aws:states:::states:startExecution.sync:2"
+	// The SQS integrations send Parameters.MessageBody (an object as JSON, a string as
+	// it is) through Config.Queue to the queue named by the last "/"-separated part of
+	// Parameters.QueueUrl (an SQS queue URL ends in the queue's name).
+	ResSQSSend     = "arn:aws:states:::sqs:sendMessage"
+	ResSQSSendWait = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
 )
 
 type resKind uint8
@@ -29,6 +34,8 @@ const (
 	resInvoke
 	resInvokeWait
 	resStartSync
+	resSQS
+	resSQSWait
 )
 
 // Machine is a loaded, validated state machine definition.
@@ -694,6 +701,24 @@ func (c *compiler) task(s *state, obj map[string]any, field string) {
 			c.errf(field+".Parameters.StateMachineArn", "required for %s", res)
 		}
 		s.funcName = arn // the child machine, checked by New
+	case res == ResSQSSend || res == ResSQSSendWait:
+		s.res = resSQS
+		if res == ResSQSSendWait {
+			s.res = resSQSWait
+		}
+		p, _ := obj["Parameters"].(map[string]any)
+		for _, k := range []string{"QueueUrl", "MessageBody"} {
+			_, has := p[k]
+			_, hasDyn := p[k+".$"]
+			if !has && !hasDyn {
+				c.errf(field+".Parameters."+k, "required for %s", res)
+			}
+		}
+		if u, ok := p["QueueUrl"]; ok {
+			if us, isStr := u.(string); !isStr || queueName(us) == "" {
+				c.errf(field+".Parameters.QueueUrl", "must be a queue URL or name")
+			}
+		}
 	case strings.HasPrefix(res, "arn:aws:states:::"):
 		c.errf(field+".Resource", "unsupported service integration %q", res)
 	default:
@@ -848,7 +873,28 @@ func (m *Machine) walkStates(fn func(*state)) {
 // waitsForToken reports whether the task completes through a task token: a callback
 // task, or a child execution whose end completes the token.
 func (s *state) waitsForToken() bool {
-	return s.typ == "Task" && (s.res == resInvokeWait || s.res == resStartSync)
+	return s.typ == "Task" && (s.callback() || s.res == resStartSync)
+}
+
+// callback reports whether the task hands its token to someone else (.waitForTaskToken)
+// and then waits for it: its timeout covers the wait, not only the call.
+func (s *state) callback() bool {
+	return s.typ == "Task" && (s.res == resInvokeWait || s.res == resSQSWait)
+}
+
+// usesQueue reports whether a state of m sends to a queue.
+func (m *Machine) usesQueue() (field string, ok bool) {
+	m.walkStates(func(s *state) {
+		if !ok && s.typ == "Task" && (s.res == resSQS || s.res == resSQSWait) {
+			field, ok = s.field, true
+		}
+	})
+	return field, ok
+}
+
+// queueName is the queue an SQS QueueUrl names: its last "/"-separated part.
+func queueName(url string) string {
+	return url[strings.LastIndexByte(url, '/')+1:]
 }
 
 // machineName accepts a state machine's ARN (MachineARN) or its plain name.

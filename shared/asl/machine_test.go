@@ -50,7 +50,10 @@ func TestLoadRejects(t *testing.T) {
 		{"ALL not alone", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"f","Retry":[{"ErrorEquals":["States.ALL","X"]}],"End":true}}}`, "States.A.Retry[0].ErrorEquals"},
 		{"catch Next unknown", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"f","Catch":[{"ErrorEquals":["X"],"Next":"Q"}],"End":true}}}`, "States.A.Catch[0].Next"},
 		{"retry on Pass", `{"StartAt":"A","States":{"A":{"Type":"Pass","Retry":[{"ErrorEquals":["X"]}],"End":true}}}`, "States.A.Retry"},
-		{"unsupported integration", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","End":true}}}`, "States.A.Resource"},
+		{"unsupported integration", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::sns:publish","End":true}}}`, "States.A.Resource"},
+		{"sqs without QueueUrl", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","Parameters":{"MessageBody":"x"},"End":true}}}`, "States.A.Parameters.QueueUrl"},
+		{"sqs without MessageBody", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage.waitForTaskToken","Parameters":{"QueueUrl":"q"},"End":true}}}`, "States.A.Parameters.MessageBody"},
+		{"sqs QueueUrl ends in /", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","Parameters":{"QueueUrl":"https://q/","MessageBody":"x"},"End":true}}}`, "States.A.Parameters.QueueUrl"},
 		{"invoke without FunctionName", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Parameters":{},"End":true}}}`, "States.A.Parameters.FunctionName"},
 		{"heartbeat over timeout", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"f","TimeoutSeconds":5,"HeartbeatSeconds":5,"End":true}}}`, "States.A.HeartbeatSeconds"},
 		{"choice without Next", `{"StartAt":"A","States":{"A":{"Type":"Choice","Choices":[{"Variable":"$.a","IsNull":true}]}}}`, "States.A.Choices[0]"},
@@ -89,6 +92,16 @@ func TestNewRejectsUnknownFunction(t *testing.T) {
 	_, err := New(Config{Store: newMem(), Machines: map[string]*Machine{"m": m}})
 	if !errs.Is(err, errs.Invalid) || !strings.Contains(errs.FieldOf(err), "States.A.Resource") {
 		t.Errorf("got %v, want Invalid naming States.A.Resource", err)
+	}
+}
+
+// A machine that sends to a queue needs Config.Queue.
+func TestNewRejectsQueueTaskWithoutQueue(t *testing.T) {
+	m := mustLoad(t, "m", `{"StartAt":"A","States":{"A":{"Type":"Parallel","Branches":[{"StartAt":"S","States":{
+		"S":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","Parameters":{"QueueUrl":"q","MessageBody":"x"},"End":true}}}],"End":true}}}`)
+	_, err := New(Config{Store: newMem(), Machines: map[string]*Machine{"m": m}})
+	if !errs.Is(err, errs.Invalid) || !strings.Contains(errs.FieldOf(err), "States.A.Branches[0].States.S.Resource") {
+		t.Errorf("got %v, want Invalid naming the sqs task's Resource", err)
 	}
 }
 

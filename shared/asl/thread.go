@@ -2,6 +2,7 @@ package asl
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/straas/straas/shared/errs"
 	"github.com/straas/straas/shared/store"
 	"github.com/straas/straas/shared/workflow"
@@ -778,6 +780,10 @@ func (e *Engine) runTask(t *thr, st *state, input, eff any, nr *threadRec, ctxf 
 		payload = p
 	case resStartSync:
 		return e.runChildExecution(t, st, input, params, nr, timeout)
+	case resSQS, resSQSWait:
+		fn = func(ctx context.Context, _ json.RawMessage) (json.RawMessage, error) {
+			return e.sendMessage(ctx, params)
+		}
 	}
 	if fn == nil {
 		nr.count(evSched, evFailed)
@@ -789,9 +795,24 @@ func (e *Engine) runTask(t *thr, st *state, input, eff any, nr *threadRec, ctxf 
 	}
 	nr.count(evSched, evStarted)
 	attemptStart := e.clk.Now()
+	waitToken := func() bool {
+		nr.count("TaskSubmitted")
+		nr.Phase, nr.Since, nr.Beat = phToken, e.clk.Now(), beat
+		if timeout > 0 {
+			nr.Deadline = attemptStart.Add(time.Duration(timeout) * time.Second)
+		}
+		nr.Due = nextTokenDue(nr, time.Time{})
+		return e.commit(t, nr, nil, 0)
+	}
+	if st.callback() && e.tokenClosed(t) {
+		// The function ran in a process that died before checkpointing its return, and
+		// its token was completed meanwhile (or by the function itself): the result is
+		// there, so running the function again would only repeat its side effects.
+		return waitToken()
+	}
 	callTimeout := time.Duration(timeout) * time.Second
-	if st.res == resInvokeWait {
-		callTimeout = 0 // the timeout covers the whole wait, checked below
+	if st.callback() {
+		callTimeout = 0 // the timeout covers the whole wait, checked by checkToken
 	}
 	out, ferr, timedOut, abandoned := e.call(t, fn, in, callTimeout)
 	t.stepBegin = time.Now() // Transition.Took leaves the function's own time out
@@ -804,16 +825,16 @@ func (e *Engine) runTask(t *thr, st *state, input, eff any, nr *threadRec, ctxf 
 	}
 	if ferr != nil {
 		nr.count(evFailed)
-		return e.handleError(t, st, input, &stateError{Name: workflow.ErrorName(ferr), Cause: ferr.Error()}, nr, nil, 0)
-	}
-	if st.res == resInvokeWait {
-		nr.count("TaskSubmitted")
-		nr.Phase, nr.Since, nr.Beat = phToken, e.clk.Now(), beat
-		if timeout > 0 {
-			nr.Deadline = attemptStart.Add(time.Duration(timeout) * time.Second)
+		var se *stateError
+		if !errors.As(ferr, &se) { // an integration's own error name
+			se = &stateError{Name: workflow.ErrorName(ferr), Cause: ferr.Error()}
 		}
-		nr.Due = nextTokenDue(nr, time.Time{})
-		return e.commit(t, nr, nil, 0)
+		return e.handleError(t, st, input, se, nr, nil, 0)
+	}
+	if st.callback() {
+		// A token completed before the function returned (a function may complete its
+		// own token) is taken by checkToken right after this checkpoint.
+		return waitToken()
 	}
 	result, se := decodeJSON(out)
 	if se != nil {
@@ -825,6 +846,58 @@ func (e *Engine) runTask(t *thr, st *state, input, eff any, nr *threadRec, ctxf 
 	}
 	nr.count(evOK)
 	return e.succeedState(t, st, input, result, nr, nil, 0)
+}
+
+// tokenClosed reports whether the token t holds in its ready phase has been completed
+// already. Any doubt (no token, a read error) says no: the function then runs.
+func (e *Engine) tokenClosed(t *thr) bool {
+	if t.rec.Token == "" {
+		return false
+	}
+	k, _, err := store.Load[tokenRec](t.ex.ctx, e.st, KindToken, t.rec.Token)
+	return err == nil && k.Status != tokOpen
+}
+
+// sendMessage runs an sqs:sendMessage task: MessageBody (a string as it is, anything
+// else as JSON) goes to the queue QueueUrl ends in. The result is what SQS answers.
+func (e *Engine) sendMessage(ctx context.Context, params any) (json.RawMessage, error) {
+	pm, _ := params.(map[string]any)
+	url, _ := pm["QueueUrl"].(string)
+	name := queueName(url)
+	if name == "" {
+		return nil, fail(ErrRuntime, "Parameters.QueueUrl must be a queue URL, got %s", show(pm["QueueUrl"]))
+	}
+	var body []byte
+	switch v := pm["MessageBody"].(type) {
+	case nil:
+		return nil, fail(ErrRuntime, "Parameters.MessageBody is missing")
+	case string:
+		body = []byte(v)
+	default:
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			return nil, fail(ErrRuntime, "cannot encode MessageBody: %v", err)
+		}
+	}
+	if err := e.msgq.Send(ctx, name, body); err != nil {
+		if ctx.Err() != nil {
+			return nil, err // abandoned: the engine or the execution is stopping
+		}
+		return nil, &stateError{Name: sqsErrorName(err), Cause: err.Error()}
+	}
+	sum := md5.Sum(body)
+	return json.Marshal(map[string]string{"MessageId": uuid.NewString(), "MD5OfMessageBody": hex.EncodeToString(sum[:])})
+}
+
+// sqsErrorName names a queue error as Step Functions names the SQS exception.
+func sqsErrorName(err error) string {
+	switch errs.KindOf(err) {
+	case errs.NotFound:
+		return "SQS.QueueDoesNotExistException"
+	case errs.Invalid, errs.TooLarge:
+		return "SQS.InvalidMessageContentsException"
+	}
+	return "SQS.AmazonSQSException"
 }
 
 // nextTokenDue is when a token wait must be looked at again: its deadline or its
@@ -1317,10 +1390,41 @@ func (e *Engine) resumeExec(ctx context.Context, id string, recs []store.Record)
 			start = append(start, t)
 		}
 	}
+	if !e.stillRunning(ctx, id) {
+		return nil
+	}
 	for _, t := range start { // only now: a parent may launch children as soon as it runs
 		e.kick(t)
 	}
 	return nil
+}
+
+// resumeOne starts an execution recorded by a Start while Run was resuming, unless the
+// resume found it.
+func (e *Engine) resumeOne(ctx context.Context, id string) error {
+	e.mu.Lock()
+	_, running := e.execs[id]
+	e.mu.Unlock()
+	if running {
+		return nil
+	}
+	var recs []store.Record
+	q := store.Query{From: id + "#", To: id + "$", Limit: 1000}
+	for {
+		page, next, err := e.st.List(ctx, KindThread, q)
+		if err != nil {
+			return errs.Wrap(errs.KindOf(err), "asl: start "+id, err)
+		}
+		recs = append(recs, page...)
+		if next == "" {
+			break
+		}
+		q.After = next
+	}
+	if len(recs) == 0 {
+		return nil // over already
+	}
+	return e.resumeExec(ctx, id, recs)
 }
 
 // runChildExecution starts the child execution of a startExecution.sync:2 task and
