@@ -206,6 +206,19 @@ func crashFuncs(r *crashRun, tokens chan<- string) map[string]workflow.Func {
 		tokens <- tok
 		return map[string]any{}, nil
 	})
+	// SelfComplete completes its own token before returning (as AwaitDependencies does
+	// when the dependencies are done), ignoring a token already complete or gone.
+	base["arn:test:function:SelfComplete"] = func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
+		var v struct{ Token string }
+		if err := json.Unmarshal(in, &v); err != nil {
+			return nil, err
+		}
+		err := r.eng.SendTaskSuccess(ctx, v.Token, []byte(`{"self":"done"}`))
+		if err != nil && !errs.Is(err, errs.NotFound) && !errs.Is(err, errs.Conflict) {
+			return nil, err
+		}
+		return json.RawMessage(`{}`), nil
+	}
 	out := map[string]workflow.Func{}
 	for name, f := range base {
 		name, f := name, f
@@ -393,8 +406,8 @@ func runUntil(t *testing.T, machines map[string]*Machine, ks *asltest.Killable, 
 	return res
 }
 
-// threadStates lists "state/phase" of every thread record, for deciding what work a
-// resumed process may repeat.
+// threadStates lists "state/phase" of every thread record and "token/status" of every
+// token record, for deciding what work a resumed process may repeat.
 func threadStates(t *testing.T, s *asltest.MemStore) map[string]bool {
 	recs, _, err := s.List(context.Background(), KindThread, store.Query{Limit: 1000})
 	if err != nil {
@@ -409,6 +422,18 @@ func threadStates(t *testing.T, s *asltest.MemStore) map[string]bool {
 		}
 		out[rec.State+"/"+rec.Phase] = true
 		keys = append(keys, rec.State+"/"+rec.Phase)
+	}
+	toks, _, err := s.List(context.Background(), KindToken, store.Query{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range toks {
+		var k tokenRec
+		if err := json.Unmarshal(r.Data, &k); err != nil {
+			t.Fatal(err)
+		}
+		out["token/"+k.Status] = true
+		keys = append(keys, "token/"+k.Status)
 	}
 	sort.Strings(keys)
 	t.Logf("durable threads at the kill: %v", keys)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/straas/straas/shared/asl/asltest"
 	"github.com/straas/straas/shared/clock"
+	"github.com/straas/straas/shared/queue"
 	"github.com/straas/straas/shared/store"
 	"github.com/straas/straas/shared/workflow"
 )
@@ -37,6 +38,7 @@ type hopts struct {
 	workers int
 	onTrans func(Transition)
 	noRun   bool
+	queue   queue.Queue
 }
 
 func quietLogger() *slog.Logger {
@@ -60,7 +62,7 @@ func newHarness(t *testing.T, machines map[string]*Machine, funcs map[string]wor
 	if o.clk == nil {
 		o.clk = clock.NewFake(t0)
 	}
-	eng, err := New(Config{Store: o.st, Machines: machines, Functions: funcs, Clock: o.clk, Logger: quietLogger(), Workers: o.workers, OnTransition: o.onTrans})
+	eng, err := New(Config{Store: o.st, Machines: machines, Functions: funcs, Clock: o.clk, Logger: quietLogger(), Workers: o.workers, OnTransition: o.onTrans, Queue: o.queue})
 	if err != nil {
 		t.Fatalf("new engine: %v", err)
 	}
