@@ -23,6 +23,24 @@
 // while the engine is down; the waiting thread reads the token when it resumes or is
 // woken. Threads waiting for a time are indexed under store.IdxDue ("asl_timer").
 //
+// Resources. A Task's Resource is a function of Config.Functions (by ARN, as a Lambda
+// function), or one of the integrations: lambda:invoke(.waitForTaskToken),
+// states:startExecution.sync:2 (a child execution), and sqs:sendMessage(.waitForTaskToken),
+// which sends Parameters.MessageBody (an object as JSON, a string as it is) through
+// Config.Queue to the queue named by the last "/"-separated part of Parameters.QueueUrl
+// (an SQS queue URL ends in the queue's name, so the same definition runs on Step
+// Functions with the URL substituted). New refuses a machine with an sqs task when
+// Config.Queue is nil.
+//
+// A .waitForTaskToken task's token exists before its function (or send) runs, so the
+// token may be completed before the function returns, by the function itself too: the
+// result is kept and taken once the return is checkpointed. A function whose process
+// died before that checkpoint is not run again if its token was completed meanwhile.
+//
+// Start may be called at any time: before Run it only records the execution (Run
+// resumes it); while Run is resuming the store it records it and Run starts it once the
+// resume is over, so that no execution is driven from two copies of its records.
+//
 // Errors raised by task functions reach Retry and Catch under workflow.ErrorName(err)
 // with err.Error() as the cause, as the Lambda Go runtime reports them.
 package asl

@@ -22,7 +22,8 @@ const (
 	ResStartExecSync    = "arn:aws:states:::states:startExecution.sync:2"
 	// The SQS integrations send Parameters.MessageBody (an object as JSON, a string as
 	// it is) through Config.Queue to the queue named by the last "/"-separated part of
-	// Parameters.QueueUrl (an SQS queue URL ends in the queue's name).
+	// Parameters.QueueUrl (an SQS queue URL ends in the queue's name). sendMessage's result
+	// is {"MessageId", "MD5OfMessageBody"}, as SQS answers.
 	ResSQSSend     = "arn:aws:states:::sqs:sendMessage"
 	ResSQSSendWait = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
 )
