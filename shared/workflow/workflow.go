@@ -33,7 +33,9 @@ type Execution struct {
 // Engine is the port.
 type Engine interface {
 	// Start runs machine with input under a unique name. Starting the same name again
-	// with the same input returns the existing execution (idempotent, as Step Functions).
+	// with the same input returns the existing execution, even once it has ended (Step
+	// Functions itself is idempotent only while it runs; the sfn adapter closes the gap);
+	// a different input is an errs.Conflict error. Unknown machines are errs.NotFound.
 	Start(ctx context.Context, machine, name string, input []byte) (id string, err error)
 	Describe(ctx context.Context, id string) (Execution, error)
 	Stop(ctx context.Context, id, errName, cause string) error
