@@ -1,12 +1,14 @@
 // Package auth validates Keystone tokens and decides who may act on what (seed 000
 // §4.1.2): the admin project can do everything; other users only their own project's
-// topologies, of which they are the owner.
+// topologies, of which they are the owner. Another member of the owner's project is
+// treated like another tenant: the topology does not exist for them (docs/auth.md).
 package auth
 
 import (
 	"context"
 	"crypto/sha256"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
+	"github.com/straas/straas/shared/clock"
 	"github.com/straas/straas/shared/errs"
 )
 
@@ -32,7 +35,9 @@ type Principal struct {
 func (p Principal) Tenant() string { return p.ProjectID }
 
 // CanSee reports whether p may see and act on a resource of tenant owned by owner.
-// Within a project only the owner may act (seed 000 §4.1.2 rule 2); admins may do all.
+// Within a project only the owner may (seed 000 §4.1.2 rule 2: "Normal user could only
+// handle the topologies created by himself"); admins may do all. A resource without an
+// owner is the project's.
 func (p Principal) CanSee(tenant, owner string) bool {
 	if p.Admin {
 		return true
@@ -54,6 +59,7 @@ type KeystoneOptions struct {
 	Domain       string
 	AdminProject string        // name of the admin project (default "admin")
 	CacheTTL     time.Duration // how long a validation is trusted (default 30 s, never past expiry)
+	Clock        clock.Clock   // default: the wall clock
 }
 
 // Keystone validates tokens against Keystone v3 through gophercloud.
@@ -61,6 +67,7 @@ type Keystone struct {
 	identity     *gophercloud.ServiceClient
 	adminProject string
 	ttl          time.Duration
+	clock        clock.Clock
 
 	mu    sync.Mutex
 	cache map[[32]byte]cached
@@ -82,6 +89,9 @@ func NewKeystone(ctx context.Context, o KeystoneOptions) (*Keystone, error) {
 	if o.CacheTTL == 0 {
 		o.CacheTTL = 30 * time.Second
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
 	p, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
 		IdentityEndpoint: o.AuthURL, Username: o.Username, Password: o.Password,
 		DomainName: o.Domain, AllowReauth: true,
@@ -95,19 +105,21 @@ func NewKeystone(ctx context.Context, o KeystoneOptions) (*Keystone, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keystone{identity: id, adminProject: o.AdminProject, ttl: o.CacheTTL, cache: map[[32]byte]cached{}}, nil
+	return &Keystone{identity: id, adminProject: o.AdminProject, ttl: o.CacheTTL, clock: o.Clock, cache: map[[32]byte]cached{}}, nil
 }
 
-// Validate checks token with Keystone, or trusts a recent validation of it.
+// Validate checks token with Keystone, or trusts a recent validation of it: for at most
+// CacheTTL and never past the token's expiry, so that a revoked token stops working
+// within CacheTTL and an expired one at once. Errors never quote the token.
 func (k *Keystone) Validate(ctx context.Context, token string) (Principal, error) {
 	if token == "" {
 		return Principal{}, errs.E(errs.Unauthenticated, "", "no token: send X-Auth-Token")
 	}
-	if len(token) > 8192 {
+	if !WellFormed(token) {
 		return Principal{}, errs.E(errs.Unauthenticated, "", "malformed token")
 	}
 	key := sha256.Sum256([]byte(token)) // the cache never holds tokens themselves
-	now := time.Now()
+	now := k.clock.Now()
 	k.mu.Lock()
 	if c, ok := k.cache[key]; ok && now.Sub(c.at) < k.ttl && now.Before(c.p.ExpiresAt) {
 		k.mu.Unlock()
@@ -117,20 +129,20 @@ func (k *Keystone) Validate(ctx context.Context, token string) (Principal, error
 
 	r := tokens.Get(ctx, k.identity, token)
 	if r.Err != nil {
+		k.forget(key)
 		if gophercloud.ResponseCodeIs(r.Err, http.StatusNotFound) || gophercloud.ResponseCodeIs(r.Err, http.StatusUnauthorized) ||
 			gophercloud.ResponseCodeIs(r.Err, http.StatusBadRequest) {
-			k.forget(key)
 			return Principal{}, errs.E(errs.Unauthenticated, "", "token is not valid (expired, revoked or unknown)")
 		}
-		return Principal{}, errs.Wrap(errs.Unavailable, "validate token", r.Err)
+		return Principal{}, errs.Wrap(errs.Unavailable, "validate token with keystone", redacted{r.Err, token})
 	}
 	tok, err := r.ExtractToken()
 	if err != nil {
-		return Principal{}, errs.Wrap(errs.Unavailable, "validate token", err)
+		return Principal{}, errs.Wrap(errs.Unavailable, "validate token with keystone", redacted{err, token})
 	}
 	user, err := r.ExtractUser()
 	if err != nil {
-		return Principal{}, errs.Wrap(errs.Unavailable, "validate token", err)
+		return Principal{}, errs.Wrap(errs.Unavailable, "validate token with keystone", redacted{err, token})
 	}
 	proj, err := r.ExtractProject()
 	if err != nil || proj == nil {
@@ -152,6 +164,45 @@ func (k *Keystone) Validate(ctx context.Context, token string) (Principal, error
 	k.cache[key] = cached{p: p, at: now}
 	k.mu.Unlock()
 	return p, nil
+}
+
+// WellFormed reports whether token could be a Keystone token (Fernet, JWS, UUID or
+// PKI): 1 to 8192 printable ASCII characters without spaces. Others are refused
+// without asking Keystone.
+func WellFormed(token string) bool {
+	if len(token) == 0 || len(token) > 8192 {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// redacted is an error whose text has the token (and any prefix of it that Keystone
+// quotes, as "Could not find token: gAAAAAB..." does) cut out.
+type redacted struct {
+	err   error
+	token string
+}
+
+func (r redacted) Error() string { return Redact(r.err.Error(), r.token) }
+func (r redacted) Unwrap() error { return r.err }
+
+// Redact removes secret, and any run of 8 or more of its leading characters, from s.
+func Redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, secret, "[redacted]")
+	for n := min(len(secret)-1, 64); n >= 8; n-- {
+		if strings.Contains(s, secret[:n]) {
+			s = strings.ReplaceAll(s, secret[:n], "[redacted]")
+		}
+	}
+	return s
 }
 
 func (k *Keystone) forget(key [32]byte) {
