@@ -171,7 +171,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 }
 
 // Handler returns the API with its middleware.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return s.handler(Routes()) }
+
+func (s *Server) handler(routes []Route) http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
 	}
@@ -184,7 +186,7 @@ func (s *Server) Handler() http.Handler {
 	s.limiter = newLimiter(s.RateLimit, s.now)
 	mux := http.NewServeMux()
 	allowed := map[string][]string{} // pattern path -> methods, for 405s
-	for _, rt := range Routes() {
+	for _, rt := range routes {
 		mux.Handle(rt.Method+" "+rt.Pattern, s.serve(rt))
 		allowed[rt.Pattern] = append(allowed[rt.Pattern], rt.Method)
 	}
