@@ -74,6 +74,9 @@ every workflow resumes where it was.`,
 	f.IntVar(&cfg.HeartbeatSeconds, "heartbeat", 10, "agents' heartbeat interval, seconds")
 	f.DurationVar(&cfg.StageTimeout, "stage-timeout", 15*time.Minute, "how long a stage waits for its nodes")
 	f.StringSliceVar(&hooks, "alert-webhook", nil, "URL alerts are POSTed to (repeatable)")
+	f.DurationVar(&cfg.TokenTTL, "token-ttl", time.Hour, "lifetime of the mock Keystone's tokens")
+	f.Float64Var(&cfg.APIRateLimit.PerSecond, "api-rate-limit", 0, "API requests per second per project (0: no limit)")
+	f.IntVar(&cfg.APIRateLimit.Burst, "api-rate-burst", 0, "burst of the per-project API rate limit (default: the rate, at least 1)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

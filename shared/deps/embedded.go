@@ -50,6 +50,8 @@ type Config struct {
 	CheckInterval    time.Duration // checker period (default 1 s)
 	AlertWebhooks    []string      // URLs alerts are POSTed to
 	BootLatency      *mockcn.Latency
+	TokenTTL         time.Duration // lifetime of the mock Keystone's tokens (default 1 h)
+	APIRateLimit     api.RateLimit // per-project API rate limit (default none)
 	Logger           *slog.Logger
 }
 
@@ -139,6 +141,7 @@ func New(ctx context.Context, cfg Config) (*Embedded, error) {
 	if cfg.BootLatency != nil {
 		mc.BootLatency = *cfg.BootLatency
 	}
+	mc.TokenTTL = cfg.TokenTTL
 	if e.Cloud, err = mockcn.New(mc); err != nil {
 		return nil, fmt.Errorf("mock cloud: %w", err)
 	}
@@ -216,6 +219,7 @@ func (e *Embedded) Run(ctx context.Context) error {
 
 	srv := &api.Server{DB: e.DB, Launcher: launcher, Workflow: eng, Batches: batches, Auth: validator,
 		Catalog: catalog{Clouds: clouds, repos: gitRepos{e.Repos}}, Log: e.log.With("component", "api")}
+	srv.RateLimit = e.cfg.APIRateLimit
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Metrics.Registry, promhttp.HandlerOpts{}))
