@@ -12,6 +12,7 @@ import (
 	"github.com/straas/straas/shared/cloud"
 	"github.com/straas/straas/shared/errs"
 	"github.com/straas/straas/shared/queue"
+	"github.com/straas/straas/statemachines"
 )
 
 // Environment variables of the Lambda functions. template.yaml sets them; the AWS SDK's
@@ -241,4 +242,51 @@ func ParseAWSConfig(getenv func(string) string) (AWSConfig, error) {
 		return c, errs.Invalidf("environment", "%s", strings.Join(bad, "; "))
 	}
 	return c, nil
+}
+
+// Substitutions maps every ${...} of statemachines/*.asl.json for a stack whose
+// functions SAM does not deploy (local stacks: `straas aws bootstrap`):
+// ${<Name>FunctionArn} to function(Name), and ${<Machine>StateMachineArn} (a child
+// workflow) to machine(<machine>), the file name of that machine (ConfigChange ->
+// config_change). template.yaml gives the deployed stack the same keys.
+func Substitutions(function, machine func(name string) string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, name := range statemachines.Names() {
+		def, err := statemachines.Definition(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range statemachines.Substitutions(def) {
+			if fn, ok := statemachines.FunctionName(k); ok {
+				out[k] = function(fn)
+				continue
+			}
+			m, ok := MachineOfSubstitution(k)
+			if !ok {
+				return nil, errs.Invalidf("statemachines/"+name+".asl.json", "unknown substitution ${%s}", k)
+			}
+			out[k] = machine(m)
+		}
+	}
+	return out, nil
+}
+
+// MachineOfSubstitution maps "ConfigChangeStateMachineArn" to the machine
+// "config_change" (statemachines/config_change.asl.json).
+func MachineOfSubstitution(k string) (string, bool) {
+	n, ok := strings.CutSuffix(k, "StateMachineArn")
+	if !ok || n == "" {
+		return "", false
+	}
+	var b strings.Builder
+	for i, r := range n {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String(), true
 }
