@@ -217,8 +217,9 @@ func (s *Server) now() time.Time {
 
 // serve wraps a route's handler in the per-route middleware, in this order: token, rate
 // limit, admin, scope (tenancy), Idempotency-Key (a retry is answered before anything
-// else is checked again), If-Match, body validation, handler. Mutating calls of an
-// authenticated caller are audited whatever their outcome.
+// else is checked again), If-Match (on any method: RFC 9110 lets a GET be conditional
+// too), body validation, handler. Mutating calls of an authenticated caller are audited
+// whatever their outcome.
 func (s *Server) serve(rt Route) http.Handler {
 	mutating := isMutating(rt.Method)
 	ownsResource := rt.Scope.Kind != NoScope && strings.HasSuffix(rt.Pattern, "/{"+rt.Scope.Param+"}")
@@ -256,12 +257,13 @@ func (s *Server) serve(rt Route) http.Handler {
 			r = r.WithContext(context.WithValue(r.Context(), scopeKey{}, sc))
 		}
 		rest := func(w http.ResponseWriter, r *http.Request) {
-			if sc != nil && mutating {
+			if sc != nil {
 				if err := s.checkIfMatch(r, sc); err != nil {
 					writeError(w, r, err)
 					return
 				}
-			} else if sc != nil && ownsResource && sc.Record.ID != "" {
+			}
+			if sc != nil && !mutating && ownsResource && sc.Record.ID != "" {
 				tag, err := sc.etag(r.Context(), s)
 				if err != nil {
 					writeError(w, r, err)

@@ -186,6 +186,13 @@ func TestETagIfMatch(t *testing.T) {
 			}
 		})
 	}
+	// A GET may be conditional too; sub-resources compare with their scope's ETag.
+	if w := f.do("GET", Prefix+"/topologies/topo-1", "tok-demo", "", "If-Match", tag); w.Code != 412 {
+		t.Errorf("GET with a stale If-Match: %d, want 412", w.Code)
+	}
+	if w := f.do("GET", Prefix+"/topologies/topo-1", "tok-demo", "", "If-Match", fresh); w.Code != 200 {
+		t.Errorf("GET with the current If-Match: %d, want 200", w.Code)
+	}
 	// Without If-Match, no precondition; a hidden topology is 404 before any precondition.
 	if w := f.do("DELETE", Prefix+"/topologies/topo-1", "tok-other", "", "If-Match", tag); w.Code != 404 {
 		t.Errorf("other tenant with If-Match: %d, want 404", w.Code)

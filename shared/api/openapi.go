@@ -217,7 +217,7 @@ func operation(g *schemaGen, rt Route) (map[string]any, error) {
 			"description": "makes a retry return the first result instead of running again (kept 24 h per project, user and route)",
 			"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": 255}})
 	}
-	if mutating && rt.Scope.Kind != NoScope {
+	if rt.Scope.Kind != NoScope {
 		params = append(params, map[string]any{"name": "If-Match", "in": "header", "required": false,
 			"description": "the ETag of the " + rt.Scope.Kind.String() + " as last read; 412 if it changed since",
 			"schema":      map[string]any{"type": "string"}})
@@ -265,7 +265,7 @@ func operation(g *schemaGen, rt Route) (map[string]any, error) {
 		if rt.Scope.Kind != NoScope {
 			resp["404"] = errorResp()
 		}
-		if mutating && rt.Scope.Kind != NoScope {
+		if rt.Scope.Kind != NoScope {
 			resp["412"] = errorResp()
 		}
 		if rt.Method == http.MethodPost {
