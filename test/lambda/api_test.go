@@ -55,7 +55,7 @@ func TestAPIEvents(t *testing.T) {
 		{"create-topology-bad-request.json", 400, "components[0].colour", ""},
 		{"list-components.json", 200, "", "zookeeper"},
 		{"show-action-missing.json", 404, "", ""},
-		{"no-authorizer-context.json", 401, "", "API Gateway"},
+		{"no-authorizer-context.json", 401, "", "authorizer"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.TrimSuffix(tc.event, ".json"), func(t *testing.T) {

@@ -39,12 +39,12 @@ func (s *stack) topology(t *testing.T, name string) map[string]string {
 	if r.StatusCode != 202 {
 		t.Fatalf("create: got %d: %s", r.StatusCode, r.Body)
 	}
-	var ref struct{ ID string }
-	if err := json.Unmarshal([]byte(r.Body), &ref); err != nil {
+	var created struct{ Action struct{ ID string } }
+	if err := json.Unmarshal([]byte(r.Body), &created); err != nil {
 		t.Fatal(err)
 	}
 	d := s.db()
-	a, _, err := d.Action(testCtx(t), ref.ID)
+	a, _, err := d.Action(testCtx(t), created.Action.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
