@@ -39,5 +39,6 @@ func rootCmd() *cobra.Command {
 	root.PersistentFlags().String("url", "", "straas API URL (default: from `straas login`, $STRAAS_URL, or http://127.0.0.1:8080)")
 	root.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
 	root.AddCommand(upCmd(), loginCmd(), topologyCmd(), actionCmd(), componentCmd())
+	root.AddCommand(awsCmd())
 	return root
 }
