@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/straas/straas/shared/api"
+	"github.com/straas/straas/test/harness"
+)
+
+// The callers of the matrix.
+const (
+	asAdmin     = "admin"           // the admin project
+	asOwner     = "owner"           // demo, who created the topology
+	asPeer      = "same-project"    // demo2: demo's project, not the owner
+	asOther     = "other-tenant"    // other
+	asNone      = "no-token"        // no X-Auth-Token
+	asMalformed = "malformed-token" // not a token at all
+	asExpired   = "expired-token"   // demo's, expired
+	asRevoked   = "revoked-token"   // demo's, revoked before its first use
+)
+
+var matrixCallers = []string{asAdmin, asOwner, asPeer, asOther, asNone, asMalformed, asExpired, asRevoked}
+
+// matrixFixture is demo's topology, the resources each scope kind addresses.
+type matrixFixture struct {
+	byKind map[api.ScopeKind]string
+	secret []string // what must not show to those who may not see it
+}
+
+// TestAuthMatrix calls every route of the route table (api.Routes, the table the
+// server is built from: a new route is in the matrix by being declared) as each caller,
+// and checks the status against what the route's metadata says:
+//
+//   - public routes: their success status for everyone;
+//   - anyone without a valid token (none, malformed, expired, revoked): 401;
+//   - admin-only routes: 403 for everyone but the admin;
+//   - routes addressing demo's topology (Scope): 404 for the same-project user and the
+//     other tenant, exactly as for a topology that does not exist; for the admin and the
+//     owner the route is reached: they send a stale If-Match, answered 412 after auth
+//     and tenancy and before the handler, so that nothing changes;
+//   - other routes: reached by every valid caller (a read answers its success status; a
+//     write with a JSON schema is sent a body that is not an object: 400), and an
+//     unscoped read never shows demo's topology to those who may not see it.
+func TestAuthMatrix(t *testing.T) {
+	s := harness.Start(t, harness.Options{})
+	owner := s.Client(t, "demo")
+	fx := newMatrixFixture(t, s)
+	tokens := map[string]string{
+		asAdmin:     s.Token(t, "admin", "admin", "admin"),
+		asOwner:     owner.Token,
+		asPeer:      s.Token(t, "demo2", "demo2", "demo"),
+		asOther:     s.Token(t, "other", "other", "other"),
+		asMalformed: "not a token; DROP TABLE",
+		asExpired:   expiredToken(t, s, "demo"),
+		asRevoked:   revokedToken(t, s, "demo", "demo"),
+	}
+
+	var table []string
+	for _, rt := range api.Routes() {
+		name := rt.Method + " " + rt.Pattern
+		path, err := fx.path(rt)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		row := []string{fmt.Sprintf("%-7s %-60s", rt.Method, rt.Pattern)}
+		for _, who := range matrixCallers {
+			want, check := expectMatrix(rt, who)
+			var hdr []string
+			var body []byte
+			switch {
+			case rt.Scope.Kind != api.NoScope:
+				hdr = []string{"If-Match", `"matrix-stale"`}
+			case rt.Method != http.MethodGet && rt.Request != "":
+				body = []byte(`"matrix"`)
+			}
+			a := call(t, rt.Method, s.APIURL+path, tokens[who], body, hdr...)
+			row = append(row, fmt.Sprintf("%s=%d", who, a.status))
+			if !check(a.status) {
+				t.Errorf("%s as %s: %s, want %s", name, who, a, want)
+				continue
+			}
+			if a.status >= 400 {
+				if e := a.errorBody(); e.Status != a.status || e.Message == "" {
+					t.Errorf("%s as %s: %d is not the error schema: %s", name, who, a.status, a.body)
+				}
+			}
+			if a.status == http.StatusUnauthorized && a.header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s as %s: 401 without WWW-Authenticate", name, who)
+			}
+			if (who == asPeer || who == asOther) && a.status < 300 {
+				if leak, ok := containsAny(a.body, fx.secret...); ok {
+					t.Errorf("%s as %s shows %q of demo's topology: %s", name, who, leak, a.body)
+				}
+			}
+		}
+		table = append(table, strings.Join(row, " "))
+	}
+	sort.Strings(table)
+	t.Logf("auth matrix (%d routes):\n%s", len(table), strings.Join(table, "\n"))
+
+	// The legacy header is the same token under another name.
+	if a := call(t, "GET", s.APIURL+api.Prefix+"/topologies/"+fx.byKind[api.ScopeTopology], "", nil, "token", tokens[asOwner]); a.status != 200 {
+		t.Errorf("legacy token header: %s", a)
+	}
+}
+
+// expectMatrix says what a caller must get from a route, and a check of the status.
+func expectMatrix(rt api.Route, who string) (string, func(int) bool) {
+	is := func(code int) (string, func(int) bool) {
+		return fmt.Sprint(code), func(got int) bool { return got == code }
+	}
+	success := rt.Status
+	if success == 0 {
+		success = http.StatusOK
+	}
+	if rt.Public {
+		return is(success)
+	}
+	switch who {
+	case asNone, asMalformed, asExpired, asRevoked:
+		return is(http.StatusUnauthorized)
+	}
+	if rt.Admin && who != asAdmin {
+		return is(http.StatusForbidden)
+	}
+	if rt.Scope.Kind != api.NoScope {
+		if who == asPeer || who == asOther {
+			return is(http.StatusNotFound)
+		}
+		return is(http.StatusPreconditionFailed)
+	}
+	switch {
+	case rt.Method == http.MethodGet:
+		return is(success)
+	case rt.Request != "":
+		return is(http.StatusBadRequest)
+	}
+	// A write without a schema or a scope is really sent: it must get past auth.
+	return "reached (not 401/403/404, not 5xx)", func(got int) bool {
+		return got != 401 && got != 403 && got != 404 && got < 500
+	}
+}
+
+func newMatrixFixture(t *testing.T, s *harness.Straas) *matrixFixture {
+	t.Helper()
+	owner := s.Client(t, "demo")
+	body := []byte(`{"name":"matrix-1","availability_zone":"az1","components":[{"name":"zk","type":"zookeeper","version":"3.4.6","size":1}]}`)
+	topo, a := create(t, owner, body, 90*time.Second)
+	if a.Status != "SUCCEEDED" {
+		t.Fatalf("fixture topology: %s %+v", a.Status, a.Error)
+	}
+	if len(topo.Components) == 0 || len(topo.Components[0].Nodes) == 0 {
+		t.Fatalf("fixture topology has no component or node: %+v", topo)
+	}
+	comp, node := topo.Components[0], topo.Components[0].Nodes[0]
+	return &matrixFixture{
+		byKind: map[api.ScopeKind]string{
+			api.ScopeTopology: topo.ID, api.ScopeComponent: comp.ID, api.ScopeNode: node.ID,
+			api.ScopeAction: a.ID, api.ScopeBranch: topo.ConfigBranch,
+		},
+		secret: []string{topo.ID, comp.ID, node.ID, a.ID, "matrix-1"},
+	}
+}
+
+// path fills a route's pattern: the scoped parameter with the fixture's resource,
+// others with their declared Example; required query parameters too.
+func (fx *matrixFixture) path(rt api.Route) (string, error) {
+	examples := map[string]string{}
+	for _, p := range rt.Params {
+		examples[p.Name] = p.Example
+	}
+	p := strings.TrimSuffix(rt.Pattern, "{$}")
+	for _, name := range api.PathParams(rt.Pattern) {
+		v := examples[name]
+		if name == rt.Scope.Param && rt.Scope.Kind != api.NoScope {
+			v = fx.byKind[rt.Scope.Kind]
+		}
+		if v == "" {
+			return "", fmt.Errorf("path parameter {%s} has no Example to call the route with", name)
+		}
+		esc := url.PathEscape(v)
+		if strings.Contains(p, "{"+name+"...}") {
+			esc = strings.ReplaceAll(url.PathEscape(v), "%2F", "/")
+			p = strings.Replace(p, "{"+name+"...}", esc, 1)
+			continue
+		}
+		p = strings.Replace(p, "{"+name+"}", esc, 1)
+	}
+	q := url.Values{}
+	for _, prm := range rt.Params {
+		if prm.Required && prm.In == "query" {
+			if prm.Example == "" {
+				return "", fmt.Errorf("required query parameter %s has no Example", prm.Name)
+			}
+			q.Set(prm.Name, prm.Example)
+		}
+	}
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	return p, nil
+}
