@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/straas/straas/shared/api"
+	restapi "github.com/straas/straas/shared/api"
 	"github.com/straas/straas/test/harness"
 )
 
@@ -20,7 +20,7 @@ import (
 func TestTokenExpiry(t *testing.T) {
 	const ttl = 4 * time.Second
 	s := harness.Start(t, harness.Options{Args: []string{"--token-ttl", ttl.String()}})
-	list := s.APIURL + api.Prefix + "/topologies"
+	list := s.APIURL + restapi.Prefix + "/topologies"
 
 	cfg := filepath.Join(t.TempDir(), "session.json")
 	straas := func(args ...string) (string, error) {
@@ -41,18 +41,18 @@ func TestTokenExpiry(t *testing.T) {
 		ExpiresAt time.Time `json:"expires_at"`
 	}
 	raw, _ := os.ReadFile(cfg)
-	mustJSON(t, raw, &sess)
+	acDecode(t, raw, &sess)
 	if out, err := straas("topology", "list", "-o", "json"); err != nil || !strings.Contains(out, `"topologies"`) {
 		t.Fatalf("straas topology list after login: %v\n%s", err, out)
 	}
 
 	// The API's view: valid (and now cached) until the expiry, refused right after.
-	if a := call(t, "GET", list, sess.Token, nil); a.status != 200 {
+	if a := acCall(t, "GET", list, sess.Token, nil); a.status != 200 {
 		t.Fatalf("fresh token: %s", a)
 	}
 	var refusedAt time.Time
 	harness.Eventually(t, ttl+10*time.Second, "the token is refused after it expires", func() bool {
-		a := call(t, "GET", list, sess.Token, nil)
+		a := acCall(t, "GET", list, sess.Token, nil)
 		if a.status == 401 {
 			refusedAt = time.Now()
 			return true
@@ -75,7 +75,7 @@ func TestTokenExpiry(t *testing.T) {
 	// Several service-token lifetimes later, new logins work.
 	for _, user := range []string{"demo", "admin"} {
 		c := s.Client(t, user)
-		if a := call(t, "GET", list, c.Token, nil); a.status != 200 {
+		if a := acCall(t, "GET", list, c.Token, nil); a.status != 200 {
 			t.Errorf("new login of %s: %s", user, a)
 		}
 	}

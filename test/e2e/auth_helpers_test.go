@@ -18,17 +18,17 @@ import (
 	"github.com/straas/straas/test/harness"
 )
 
-// answer is a raw HTTP answer.
-type answer struct {
+// acAnswer is a raw HTTP answer.
+type acAnswer struct {
 	status int
 	header http.Header
 	body   []byte
 }
 
-func (a answer) String() string { return fmt.Sprintf("%d %s", a.status, bytes.TrimSpace(a.body)) }
+func (a acAnswer) String() string { return fmt.Sprintf("%d %s", a.status, bytes.TrimSpace(a.body)) }
 
 // errorBody decodes the API's error schema ("" fields when it is not one).
-func (a answer) errorBody() client.Error {
+func (a acAnswer) errorBody() client.Error {
 	var e struct {
 		Error client.Error `json:"error"`
 	}
@@ -36,9 +36,9 @@ func (a answer) errorBody() client.Error {
 	return e.Error
 }
 
-// call sends one request. hdr holds header name/value pairs; a body that is not nil is
+// acCall sends one request. hdr holds header name/value pairs; a body that is not nil is
 // sent as JSON.
-func call(t testing.TB, method, url, token string, body []byte, hdr ...string) answer {
+func acCall(t testing.TB, method, url, token string, body []byte, hdr ...string) acAnswer {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -65,12 +65,12 @@ func call(t testing.TB, method, url, token string, body []byte, hdr ...string) a
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+	return acAnswer{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-// expiredToken mints a token of user that expired an hour ago, signed with the running
+// acExpiredToken mints a token of user that expired an hour ago, signed with the running
 // mock Keystone's key (found in its data directory): a real token, only old.
-func expiredToken(t testing.TB, s *harness.Straas, user string) string {
+func acExpiredToken(t testing.TB, s *harness.Straas, user string) string {
 	t.Helper()
 	past := clock.NewFake(time.Now().Add(-2 * time.Hour))
 	id, err := identity.New(identity.Config{Dir: filepath.Join(s.DataDir, "cloud", "identity"), Clock: past, TokenTTL: time.Hour})
@@ -87,11 +87,11 @@ func expiredToken(t testing.TB, s *harness.Straas, user string) string {
 	return tok.ID
 }
 
-// revokedToken logs user in and has the admin revoke the token before its first use.
-func revokedToken(t testing.TB, s *harness.Straas, user, project string) string {
+// acRevokedToken logs user in and has the admin revoke the token before its first use.
+func acRevokedToken(t testing.TB, s *harness.Straas, user, project string) string {
 	t.Helper()
 	tok := s.Token(t, user, user, project)
-	a := call(t, "DELETE", s.AuthURL()+"/auth/tokens", s.Token(t, "admin", "admin", "admin"), nil, "X-Subject-Token", tok)
+	a := acCall(t, "DELETE", s.AuthURL()+"/auth/tokens", s.Token(t, "admin", "admin", "admin"), nil, "X-Subject-Token", tok)
 	if a.status != http.StatusNoContent {
 		t.Fatalf("revoke: %s", a)
 	}
@@ -99,7 +99,7 @@ func revokedToken(t testing.TB, s *harness.Straas, user, project string) string 
 }
 
 // contains reports whether any of needles is in hay.
-func containsAny(hay []byte, needles ...string) (string, bool) {
+func acFind(hay []byte, needles ...string) (string, bool) {
 	for _, n := range needles {
 		if n != "" && bytes.Contains(hay, []byte(n)) {
 			return n, true
@@ -108,7 +108,7 @@ func containsAny(hay []byte, needles ...string) (string, bool) {
 	return "", false
 }
 
-func mustJSON(t testing.TB, b []byte, v any) {
+func acDecode(t testing.TB, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", strings.TrimSpace(string(b)), err)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/straas/straas/shared/api"
+	restapi "github.com/straas/straas/shared/api"
 	"github.com/straas/straas/test/harness"
 )
 
@@ -25,15 +25,15 @@ const (
 	asRevoked   = "revoked-token"   // demo's, revoked before its first use
 )
 
-var matrixCallers = []string{asAdmin, asOwner, asPeer, asOther, asNone, asMalformed, asExpired, asRevoked}
+var acCallers = []string{asAdmin, asOwner, asPeer, asOther, asNone, asMalformed, asExpired, asRevoked}
 
-// matrixFixture is demo's topology, the resources each scope kind addresses.
-type matrixFixture struct {
-	byKind map[api.ScopeKind]string
+// acFixture is demo's topology, the resources each scope kind addresses.
+type acFixture struct {
+	byKind map[restapi.ScopeKind]string
 	secret []string // what must not show to those who may not see it
 }
 
-// TestAuthMatrix calls every route of the route table (api.Routes, the table the
+// TestAuthMatrix calls every route of the route table (restapi.Routes, the table the
 // server is built from: a new route is in the matrix by being declared) as each caller,
 // and checks the status against what the route's metadata says:
 //
@@ -50,19 +50,19 @@ type matrixFixture struct {
 func TestAuthMatrix(t *testing.T) {
 	s := harness.Start(t, harness.Options{})
 	owner := s.Client(t, "demo")
-	fx := newMatrixFixture(t, s)
+	fx := acNewFixture(t, s)
 	tokens := map[string]string{
 		asAdmin:     s.Token(t, "admin", "admin", "admin"),
 		asOwner:     owner.Token,
 		asPeer:      s.Token(t, "demo2", "demo2", "demo"),
 		asOther:     s.Token(t, "other", "other", "other"),
 		asMalformed: "not a token; DROP TABLE",
-		asExpired:   expiredToken(t, s, "demo"),
-		asRevoked:   revokedToken(t, s, "demo", "demo"),
+		asExpired:   acExpiredToken(t, s, "demo"),
+		asRevoked:   acRevokedToken(t, s, "demo", "demo"),
 	}
 
 	var table []string
-	for _, rt := range api.Routes() {
+	for _, rt := range restapi.Routes() {
 		name := rt.Method + " " + rt.Pattern
 		path, err := fx.path(rt)
 		if err != nil {
@@ -70,17 +70,17 @@ func TestAuthMatrix(t *testing.T) {
 			continue
 		}
 		row := []string{fmt.Sprintf("%-7s %-60s", rt.Method, rt.Pattern)}
-		for _, who := range matrixCallers {
-			want, check := expectMatrix(rt, who)
+		for _, who := range acCallers {
+			want, check := acExpect(rt, who)
 			var hdr []string
 			var body []byte
 			switch {
-			case rt.Scope.Kind != api.NoScope:
+			case rt.Scope.Kind != restapi.NoScope:
 				hdr = []string{"If-Match", `"matrix-stale"`}
 			case rt.Method != http.MethodGet && rt.Request != "":
 				body = []byte(`"matrix"`)
 			}
-			a := call(t, rt.Method, s.APIURL+path, tokens[who], body, hdr...)
+			a := acCall(t, rt.Method, s.APIURL+path, tokens[who], body, hdr...)
 			row = append(row, fmt.Sprintf("%s=%d", who, a.status))
 			if !check(a.status) {
 				t.Errorf("%s as %s: %s, want %s", name, who, a, want)
@@ -95,7 +95,7 @@ func TestAuthMatrix(t *testing.T) {
 				t.Errorf("%s as %s: 401 without WWW-Authenticate", name, who)
 			}
 			if (who == asPeer || who == asOther) && a.status < 300 {
-				if leak, ok := containsAny(a.body, fx.secret...); ok {
+				if leak, ok := acFind(a.body, fx.secret...); ok {
 					t.Errorf("%s as %s shows %q of demo's topology: %s", name, who, leak, a.body)
 				}
 			}
@@ -106,13 +106,13 @@ func TestAuthMatrix(t *testing.T) {
 	t.Logf("auth matrix (%d routes):\n%s", len(table), strings.Join(table, "\n"))
 
 	// The legacy header is the same token under another name.
-	if a := call(t, "GET", s.APIURL+api.Prefix+"/topologies/"+fx.byKind[api.ScopeTopology], "", nil, "token", tokens[asOwner]); a.status != 200 {
+	if a := acCall(t, "GET", s.APIURL+restapi.Prefix+"/topologies/"+fx.byKind[restapi.ScopeTopology], "", nil, "token", tokens[asOwner]); a.status != 200 {
 		t.Errorf("legacy token header: %s", a)
 	}
 }
 
-// expectMatrix says what a caller must get from a route, and a check of the status.
-func expectMatrix(rt api.Route, who string) (string, func(int) bool) {
+// acExpect says what a caller must get from a route, and a check of the status.
+func acExpect(rt restapi.Route, who string) (string, func(int) bool) {
 	is := func(code int) (string, func(int) bool) {
 		return fmt.Sprint(code), func(got int) bool { return got == code }
 	}
@@ -130,7 +130,7 @@ func expectMatrix(rt api.Route, who string) (string, func(int) bool) {
 	if rt.Admin && who != asAdmin {
 		return is(http.StatusForbidden)
 	}
-	if rt.Scope.Kind != api.NoScope {
+	if rt.Scope.Kind != restapi.NoScope {
 		if who == asPeer || who == asOther {
 			return is(http.StatusNotFound)
 		}
@@ -148,7 +148,7 @@ func expectMatrix(rt api.Route, who string) (string, func(int) bool) {
 	}
 }
 
-func newMatrixFixture(t *testing.T, s *harness.Straas) *matrixFixture {
+func acNewFixture(t *testing.T, s *harness.Straas) *acFixture {
 	t.Helper()
 	owner := s.Client(t, "demo")
 	body := []byte(`{"name":"matrix-1","availability_zone":"az1","components":[{"name":"zk","type":"zookeeper","version":"3.4.6","size":1}]}`)
@@ -160,10 +160,10 @@ func newMatrixFixture(t *testing.T, s *harness.Straas) *matrixFixture {
 		t.Fatalf("fixture topology has no component or node: %+v", topo)
 	}
 	comp, node := topo.Components[0], topo.Components[0].Nodes[0]
-	return &matrixFixture{
-		byKind: map[api.ScopeKind]string{
-			api.ScopeTopology: topo.ID, api.ScopeComponent: comp.ID, api.ScopeNode: node.ID,
-			api.ScopeAction: a.ID, api.ScopeBranch: topo.ConfigBranch,
+	return &acFixture{
+		byKind: map[restapi.ScopeKind]string{
+			restapi.ScopeTopology: topo.ID, restapi.ScopeComponent: comp.ID, restapi.ScopeNode: node.ID,
+			restapi.ScopeAction: a.ID, restapi.ScopeBranch: topo.ConfigBranch,
 		},
 		secret: []string{topo.ID, comp.ID, node.ID, a.ID, "matrix-1"},
 	}
@@ -171,15 +171,15 @@ func newMatrixFixture(t *testing.T, s *harness.Straas) *matrixFixture {
 
 // path fills a route's pattern: the scoped parameter with the fixture's resource,
 // others with their declared Example; required query parameters too.
-func (fx *matrixFixture) path(rt api.Route) (string, error) {
+func (fx *acFixture) path(rt restapi.Route) (string, error) {
 	examples := map[string]string{}
 	for _, p := range rt.Params {
 		examples[p.Name] = p.Example
 	}
 	p := strings.TrimSuffix(rt.Pattern, "{$}")
-	for _, name := range api.PathParams(rt.Pattern) {
+	for _, name := range restapi.PathParams(rt.Pattern) {
 		v := examples[name]
-		if name == rt.Scope.Param && rt.Scope.Kind != api.NoScope {
+		if name == rt.Scope.Param && rt.Scope.Kind != restapi.NoScope {
 			v = fx.byKind[rt.Scope.Kind]
 		}
 		if v == "" {

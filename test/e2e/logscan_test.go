@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/straas/straas/shared/api"
+	restapi "github.com/straas/straas/shared/api"
 	"github.com/straas/straas/shared/client"
 	"github.com/straas/straas/test/harness"
 )
 
-func randomHex(n int) string {
+func acRandHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
@@ -32,7 +32,7 @@ func randomHex(n int) string {
 func TestSecretsNeverLogged(t *testing.T) {
 	s := harness.Start(t, harness.Options{})
 	ctx := context.Background()
-	base := s.APIURL + api.Prefix
+	base := s.APIURL + restapi.Prefix
 	var secrets []string
 	addToken := func(tok string) string {
 		secrets = append(secrets, tok)
@@ -41,9 +41,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 		}
 		return tok
 	}
-	var answers []answer
-	do := func(method, url, tok string, body []byte, hdr ...string) answer {
-		a := call(t, method, url, tok, body, hdr...)
+	var answers []acAnswer
+	do := func(method, url, tok string, body []byte, hdr ...string) acAnswer {
+		a := acCall(t, method, url, tok, body, hdr...)
 		answers = append(answers, a)
 		return a
 	}
@@ -51,12 +51,12 @@ func TestSecretsNeverLogged(t *testing.T) {
 	demo := addToken(s.Token(t, "demo", "demo", "demo"))
 	admin := addToken(s.Token(t, "admin", "admin", "admin"))
 	other := addToken(s.Token(t, "other", "other", "other"))
-	expired := addToken(expiredToken(t, s, "demo2"))
-	revoked := addToken(revokedToken(t, s, "demo2", "demo"))
-	malformed := addToken("malformed-" + randomHex(12))
-	forged := addToken("gAAAAA" + randomHex(40) + "." + randomHex(20))
-	password := "pw-" + randomHex(10)
-	bodySecret := "body-secret-" + randomHex(10)
+	expired := addToken(acExpiredToken(t, s, "demo2"))
+	revoked := addToken(acRevokedToken(t, s, "demo2", "demo"))
+	malformed := addToken("malformed-" + acRandHex(12))
+	forged := addToken("gAAAAA" + acRandHex(40) + "." + acRandHex(20))
+	password := "pw-" + acRandHex(10)
+	bodySecret := "body-secret-" + acRandHex(10)
 	secrets = append(secrets, password, bodySecret)
 
 	// Wrong passwords at Keystone.
@@ -66,12 +66,12 @@ func TestSecretsNeverLogged(t *testing.T) {
 		}
 	}
 	// A whole life of a topology, through the legacy header.
-	created := do("POST", base+"/topologies", "", zkTopology("secrets-1"), "token", demo, api.IdempotencyHeader, "k-"+randomHex(4))
+	created := do("POST", base+"/topologies", "", acZK("secrets-1"), "token", demo, restapi.IdempotencyHeader, "k-"+acRandHex(4))
 	if created.status != 202 {
 		t.Fatalf("create: %s", created)
 	}
-	var c api.TopologyCreated
-	mustJSON(t, created.body, &c)
+	var c restapi.TopologyCreated
+	acDecode(t, created.body, &c)
 	if a := harness.WaitAction(t, client.New(s.APIURL, demo), c.Action.ID, 90*time.Second); a.Status != "SUCCEEDED" {
 		t.Fatalf("creation: %s", a.Status)
 	}
@@ -84,28 +84,28 @@ func TestSecretsNeverLogged(t *testing.T) {
 	for _, tok := range []string{malformed, forged, expired, revoked} {
 		do("GET", topo, tok, nil)
 		do("DELETE", topo, "", nil, "token", tok)
-		do("POST", base+"/topologies", tok, zkTopology("secrets-3"))
+		do("POST", base+"/topologies", tok, acZK("secrets-3"))
 	}
 	do("GET", topo, other, nil)
 	deleted := do("DELETE", topo, demo, nil)
-	var d api.TopologyDeleted
-	mustJSON(t, deleted.body, &d)
+	var d restapi.TopologyDeleted
+	acDecode(t, deleted.body, &d)
 	if a := harness.WaitAction(t, client.New(s.APIURL, demo), d.Action.ID, 90*time.Second); a.Status != "SUCCEEDED" {
 		t.Fatalf("deletion: %s", a.Status)
 	}
 	do("GET", base+"/actions/"+d.Action.ID, demo, nil)
 	s.Stop() // flushes everything to disk
 
-	if leak, ok := containsAny(s.Log(), secrets...); ok {
-		t.Errorf("the log holds the secret %s", brief(leak))
+	if leak, ok := acFind(s.Log(), secrets...); ok {
+		t.Errorf("the log holds the secret %s", acBrief(leak))
 	}
 	for _, a := range answers {
-		if leak, ok := containsAny(a.body, secrets...); ok {
-			t.Errorf("an answer holds the secret %s: %.300s", brief(leak), a.body)
+		if leak, ok := acFind(a.body, secrets...); ok {
+			t.Errorf("an answer holds the secret %s: %.300s", acBrief(leak), a.body)
 		}
 		for k, vs := range a.header {
-			if leak, ok := containsAny([]byte(k+": "+strings.Join(vs, ",")), secrets...); ok {
-				t.Errorf("an answer's header %s holds the secret %s", k, brief(leak))
+			if leak, ok := acFind([]byte(k+": "+strings.Join(vs, ",")), secrets...); ok {
+				t.Errorf("an answer's header %s holds the secret %s", k, acBrief(leak))
 			}
 		}
 	}
@@ -119,9 +119,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 			return err
 		}
 		files++
-		if leak, ok := containsAny(b, secrets...); ok {
+		if leak, ok := acFind(b, secrets...); ok {
 			rel, _ := filepath.Rel(s.DataDir, p)
-			t.Errorf("%s holds the secret %s", rel, brief(leak))
+			t.Errorf("%s holds the secret %s", rel, acBrief(leak))
 		}
 		return nil
 	})
@@ -137,8 +137,8 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 }
 
-// brief names a secret in a failure without printing it whole.
-func brief(secret string) string {
+// acBrief names a secret in a failure without printing it whole.
+func acBrief(secret string) string {
 	if len(secret) > 12 {
 		return secret[:6] + "..." + secret[len(secret)-4:]
 	}

@@ -14,45 +14,45 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/straas/straas/shared/api"
+	restapi "github.com/straas/straas/shared/api"
 	"github.com/straas/straas/test/harness"
 )
 
 // TestMain makes every answer of the API that any test of this package receives pass
 // through the OpenAPI document: the HTTP clients of the suite (the harness's, the
-// client package's, call's) use http.DefaultTransport, which is wrapped here. The run
+// client package's, acCall's) use http.DefaultTransport, which is wrapped here. The run
 // fails if one answer does not match.
 func TestMain(m *testing.M) {
-	doc, err := api.OpenAPI()
+	doc, err := restapi.OpenAPI()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "openapi document:", err)
 		os.Exit(1)
 	}
-	v, err := api.NewResponseValidator(doc)
+	v, err := restapi.NewResponseValidator(doc)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "openapi validator:", err)
 		os.Exit(1)
 	}
-	contract = &contractCheck{v: v, seen: map[string]int{}}
-	http.DefaultTransport = &validating{next: http.DefaultTransport}
+	acChecker = &acContract{v: v, seen: map[string]int{}}
+	http.DefaultTransport = &acValidating{next: http.DefaultTransport}
 	code := m.Run()
-	if contract.report(os.Stderr) && code == 0 {
+	if acChecker.report(os.Stderr) && code == 0 {
 		code = 1
 	}
 	os.Exit(code)
 }
 
-var contract *contractCheck
+var acChecker *acContract
 
-// contractCheck collects what the validating transport finds.
-type contractCheck struct {
-	v          *api.ResponseValidator
+// acContract collects what the validating transport finds.
+type acContract struct {
+	v          *restapi.ResponseValidator
 	mu         sync.Mutex
 	seen       map[string]int // operation -> answers checked
 	violations []string
 }
 
-func (c *contractCheck) check(method, path string, status int, ctype string, body []byte) {
+func (c *acContract) check(method, path string, status int, ctype string, body []byte) {
 	err := c.v.Validate(method, path, status, ctype, body)
 	op, _ := c.v.Operation(method, path)
 	c.mu.Lock()
@@ -64,7 +64,7 @@ func (c *contractCheck) check(method, path string, status int, ctype string, bod
 }
 
 // report prints what was checked and what did not match; it says whether anything did not.
-func (c *contractCheck) report(w io.Writer) bool {
+func (c *acContract) report(w io.Writer) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	total := 0
@@ -84,12 +84,12 @@ func (c *contractCheck) report(w io.Writer) bool {
 	return true
 }
 
-// validating is an http.RoundTripper that checks answers of the straas API.
-type validating struct{ next http.RoundTripper }
+// acValidating is an http.RoundTripper that checks answers of the straas API.
+type acValidating struct{ next http.RoundTripper }
 
-func (t *validating) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *acValidating) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
-	if err != nil || contract == nil || req.Method == http.MethodHead {
+	if err != nil || acChecker == nil || req.Method == http.MethodHead {
 		return resp, err
 	}
 	p := req.URL.Path
@@ -98,19 +98,19 @@ func (t *validating) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	media, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if media != "application/json" && media != "" || resp.ContentLength > 16<<20 {
-		contract.check(req.Method, p, resp.StatusCode, resp.Header.Get("Content-Type"), nil)
+		acChecker.check(req.Method, p, resp.StatusCode, resp.Header.Get("Content-Type"), nil)
 		return resp, nil // a download: not read here
 	}
 	body, rerr := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	if rerr == nil {
-		contract.check(req.Method, p, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		acChecker.check(req.Method, p, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	return resp, nil
 }
 
-var docParam = regexp.MustCompile(`\{[^}]+\}`)
+var acDocParam = regexp.MustCompile(`\{[^}]+\}`)
 
 // TestOpenAPIServed: /straas/openapi.json is public and is the document of this build;
 // its operations are exactly the route table's; each is served (an anonymous call gets
@@ -118,8 +118,8 @@ var docParam = regexp.MustCompile(`\{[^}]+\}`)
 // route takes them.
 func TestOpenAPIServed(t *testing.T) {
 	s := harness.Start(t, harness.Options{})
-	a := call(t, "GET", s.APIURL+"/straas/openapi.json", "", nil)
-	want, _ := api.OpenAPI()
+	a := acCall(t, "GET", s.APIURL+"/straas/openapi.json", "", nil)
+	want, _ := restapi.OpenAPI()
 	if a.status != 200 || !bytes.Equal(a.body, want) {
 		t.Fatalf("GET /straas/openapi.json: %d, %d bytes; want 200 with this build's document (%d bytes)", a.status, len(a.body), len(want))
 	}
@@ -128,16 +128,16 @@ func TestOpenAPIServed(t *testing.T) {
 			Security *[]any `json:"security"`
 		} `json:"paths"`
 	}
-	mustJSON(t, a.body, &doc)
+	acDecode(t, a.body, &doc)
 
 	var documented, table []string
 	for path, ops := range doc.Paths {
-		concrete := docParam.ReplaceAllString(path, "x")
+		concrete := acDocParam.ReplaceAllString(path, "x")
 		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 			op, ok := ops[strings.ToLower(m)]
-			got := call(t, m, s.APIURL+concrete, "", nil)
+			got := acCall(t, m, s.APIURL+concrete, "", nil)
 			if !ok {
-				if routed, _ := contract.v.Operation(m, concrete); routed == "" && got.status != http.StatusMethodNotAllowed {
+				if routed, _ := acChecker.v.Operation(m, concrete); routed == "" && got.status != http.StatusMethodNotAllowed {
 					t.Errorf("%s %s is not documented: %s, want 405", m, concrete, got)
 				}
 				continue
@@ -152,8 +152,8 @@ func TestOpenAPIServed(t *testing.T) {
 			}
 		}
 	}
-	for _, rt := range api.Routes() {
-		table = append(table, rt.Method+" "+api.OpenAPIPath(rt.Pattern))
+	for _, rt := range restapi.Routes() {
+		table = append(table, rt.Method+" "+restapi.OpenAPIPath(rt.Pattern))
 	}
 	sort.Strings(documented)
 	sort.Strings(table)
