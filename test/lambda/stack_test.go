@@ -54,7 +54,9 @@ func testCtx(t testing.TB) context.Context {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // functionARN is what the state machines name a stage function on the local stack.
-func functionARN(fn string) string { return "arn:aws:lambda:us-east-1:123456789012:function:straas-" + fn }
+func functionARN(fn string) string {
+	return "arn:aws:lambda:us-east-1:123456789012:function:straas-" + fn
+}
 
 func newStack(t testing.TB) *stack {
 	t.Helper()
