@@ -62,14 +62,14 @@ type ScaleInput struct {
 
 // MaintenanceInput is the input of the maintenance workflow.
 type MaintenanceInput struct {
-	ActionID    string   `json:"action_id"`
-	TopologyID  string   `json:"topology_id"`
-	Level       string   `json:"level"`     // where the command was set
-	TargetID    string   `json:"target_id"` // its id
-	Mode        string   `json:"mode"`      // restart, replace
-	RestartAs   string   `json:"restart_as,omitempty"`
-	Force       bool     `json:"force,omitempty"` // replace now, not in a window
-	Components  []string `json:"components"`      // the components it touches
+	ActionID   string   `json:"action_id"`
+	TopologyID string   `json:"topology_id"`
+	Level      string   `json:"level"`     // where the command was set
+	TargetID   string   `json:"target_id"` // its id
+	Mode       string   `json:"mode"`      // restart, replace
+	RestartAs  string   `json:"restart_as,omitempty"`
+	Force      bool     `json:"force,omitempty"` // replace now, not in a window
+	Components []string `json:"components"`      // the components it touches
 }
 
 // ConvergeInput is the input of the converge workflow.
