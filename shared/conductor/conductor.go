@@ -181,6 +181,9 @@ func (c *Conductor) hello(ctx context.Context, env *agentproto.Envelope) error {
 	if err := c.writeLease(ctx, &n, env, &agentproto.Heartbeat{}, true); err != nil {
 		return err
 	}
+	if err := c.helloAgain(ctx, &n); err != nil {
+		return err
+	}
 	if n.CreatedBy != "" {
 		if _, err := c.Batches.Record(ctx, stages.HelloBatch(&n), n.ID, batch.Result{OK: true}); err != nil && !errs.Is(err, errs.NotFound) {
 			return fmt.Errorf("hello of node %s: %w", n.Name, err)
@@ -291,6 +294,9 @@ func (c *Conductor) result(ctx context.Context, env *agentproto.Envelope) error 
 }
 
 func (c *Conductor) event(ctx context.Context, env *agentproto.Envelope) error {
+	if env.Event.Name == agentproto.EventResume {
+		return c.resume(ctx, env)
+	}
 	n, _, err := c.DB.Node(ctx, env.Node)
 	if errs.Is(err, errs.NotFound) {
 		return nil
