@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/straas/straas/shared/api"
+	"github.com/straas/straas/shared/deps"
 	"github.com/straas/straas/shared/stages"
 	"github.com/straas/straas/shared/store"
 	"github.com/straas/straas/shared/store/dynamo"
@@ -169,7 +170,15 @@ func TestEverySubstitutionHasItsFunctionInTemplateAndRegistry(t *testing.T) {
 			for _, k := range want {
 				fn, ok := statemachines.FunctionName(k)
 				if !ok {
-					t.Errorf("${%s}: not a function substitution", k)
+					child, ok := deps.MachineOfSubstitution(k)
+					if !ok {
+						t.Errorf("${%s}: neither a function nor a state machine", k)
+						continue
+					}
+					v := get(subs, k)
+					if v == nil || v.Tag != "!Ref" || byURI["statemachines/"+child+".asl.json"] != v.Value {
+						t.Errorf("${%s}: got %s %q, want !Ref of the machine of statemachines/%s.asl.json", k, tagOf(v), scalar(v), child)
+					}
 					continue
 				}
 				if !reg[fn] {
