@@ -113,7 +113,7 @@ type Param struct {
 // Routes is the route table: every feature's routes.
 func Routes() []Route {
 	var out []Route
-	for _, set := range [][]Route{metaRoutes(), topologyRoutes()} {
+	for _, set := range [][]Route{metaRoutes(), topologyRoutes(), configRoutes()} {
 		out = append(out, set...)
 	}
 	return out

@@ -218,7 +218,7 @@ func (e *Embedded) Run(ctx context.Context) error {
 	goRun("checker", e.Checker.Run)
 
 	srv := &api.Server{DB: e.DB, Launcher: launcher, Workflow: eng, Batches: batches, Auth: validator,
-		Catalog: catalog{Clouds: clouds, repos: gitRepos{e.Repos}}, Log: e.log.With("component", "api")}
+		Catalog: apiCatalog{catalog: catalog{Clouds: clouds, repos: gitRepos{e.Repos}}, Repos: e.Repos, env: e.Stages}, Log: e.log.With("component", "api")}
 	srv.RateLimit = e.cfg.APIRateLimit
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
@@ -322,8 +322,7 @@ func LoadMachines(fns map[string]workflow.Func) (map[string]*asl.Machine, map[st
 func cutMachine(k string) (string, bool) {
 	const suffix = "StateMachineArn"
 	if len(k) > len(suffix) && k[len(k)-len(suffix):] == suffix {
-		n := k[:len(k)-len(suffix)]
-		return string(n[0]|0x20) + n[1:], true // CreationStateMachineArn -> creation
+		return MachineOfSubstitution(k) // CreationStateMachineArn -> creation, ConfigChange... -> config_change
 	}
 	return "", false
 }

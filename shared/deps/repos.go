@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/straas/straas/shared/agentproto"
+	"github.com/straas/straas/shared/api"
 	"github.com/straas/straas/shared/gitrepo"
 	"github.com/straas/straas/shared/model"
 	"github.com/straas/straas/shared/stages"
@@ -101,4 +102,51 @@ func (g gitRepos) PreConfig(ctx context.Context, in stages.PreConfigInput) (stag
 		res.Operations = append(res.Operations, stages.Operation{NodeID: op.NodeID, Name: op.NodeName, Role: op.Role, Cmd: op.Command, Args: op.Args})
 	}
 	return res, nil
+}
+
+var _ stages.RestartKeys = gitRepos{}
+
+// RestartKeys maps the options of typ at version, read at ref, to their restart_required.
+func (g gitRepos) RestartKeys(ctx context.Context, ref, typ, version string) (map[string]bool, error) {
+	f, err := g.r.EffectiveConfig(ctx, ref, typ, version)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, s := range f.Content {
+		for _, o := range s.Options {
+			out[s.Section+"."+o.Key] = o.RestartRequired
+		}
+	}
+	return out, nil
+}
+
+// apiCatalog is the embedded API's catalog, which also serves the configuration routes:
+// the config and script repos, and the planner of configuration changes.
+type apiCatalog struct {
+	catalog
+	*gitrepo.Repos
+	env *stages.Env
+}
+
+var (
+	_ api.Catalog       = apiCatalog{}
+	_ api.ConfigRepos   = apiCatalog{}
+	_ api.ConfigPlanner = apiCatalog{}
+)
+
+func (c apiCatalog) ComponentTypes(ctx context.Context) ([]model.ComponentType, error) {
+	return c.catalog.ComponentTypes(ctx)
+}
+
+func (c apiCatalog) ReadScripts(ctx context.Context, ref, p string) (gitrepo.Entry, error) {
+	return c.Repos.Scripts.Read(ctx, ref, p)
+}
+
+func (c apiCatalog) CommitScripts(ctx context.Context, branch string, changes []gitrepo.Change, message string, author gitrepo.Author) (string, error) {
+	return c.Repos.Scripts.Commit(ctx, branch, changes, message, author)
+}
+
+func (c apiCatalog) PlanConfigChange(ctx context.Context, in stages.ConfigChangeIn, opt stages.PlanOptions) (stages.ConfigPlan, error) {
+	return c.env.PlanConfigChange(ctx, in, opt)
 }
