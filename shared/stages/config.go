@@ -61,8 +61,8 @@ type ConfigChangeIn struct {
 	ComponentID string `json:"component_id"`
 	// Ref is the config ref to apply: a branch, branch&tag or commit; "" is the head of
 	// the topology's branch.
-	Ref    string `json:"ref,omitempty"`
-	Reason string `json:"reason,omitempty"`  // Reason*; default apply
+	Ref     string `json:"ref,omitempty"`
+	Reason  string `json:"reason,omitempty"`  // Reason*; default apply
 	Restart string `json:"restart,omitempty"` // Restart*; default changed
 	// ExcludeNodes are left out of membership and never touched (e.g. nodes being removed).
 	ExcludeNodes []string `json:"exclude_nodes,omitempty"`

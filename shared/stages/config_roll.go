@@ -361,4 +361,3 @@ func (e *Env) nodeFailure(ctx context.Context, actionID, componentID, nodeName s
 	}
 	return se.Cause
 }
-
