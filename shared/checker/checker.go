@@ -54,9 +54,10 @@ func (c *Checker) Run(ctx context.Context) error {
 
 // Report is what one tick did.
 type Report struct {
-	Batches  int `json:"batches"`
-	Stale    int `json:"stale"`
-	Launched int `json:"launched"`
+	Batches  int          `json:"batches"`
+	Stale    int          `json:"stale"`
+	Launched int          `json:"launched"`
+	Policy   PolicyReport `json:"policy"`
 }
 
 // Tick runs every check once.
@@ -77,6 +78,9 @@ func (c *Checker) TickReport(ctx context.Context) (Report, error) {
 	}
 	if r.Launched, err = c.Launcher.Recover(ctx, 5*time.Second); err != nil {
 		return r, fmt.Errorf("pending actions: %w", err)
+	}
+	if r.Policy, err = c.policyTick(ctx); err != nil {
+		return r, fmt.Errorf("policies: %w", err)
 	}
 	return r, nil
 }
@@ -130,12 +134,7 @@ func (c *Checker) stale(ctx context.Context) (int, error) {
 		msg := fmt.Sprintf("node %s silent since %s (was %s)", node.Name, l.LastSeen.Format(time.RFC3339), prev)
 		_ = c.DB.Emit(ctx, model.Event{Type: "node.unreachable", Level: model.LevelWarning, TopologyID: node.TopologyID,
 			ComponentID: node.ComponentID, NodeID: node.ID, Tenant: node.Tenant, Message: msg})
-		if c.Alerts != nil {
-			if err := c.Alerts.Publish(ctx, alert.Alert{Key: "stale/" + node.ID, Level: "warning", Title: "node unreachable",
-				Message: msg, Topology: node.TopologyID, At: now}); err != nil {
-				c.Log.Warn("publish alert", "err", err)
-			}
-		}
+		c.raiseStale(ctx, node, msg, now)
 	}
 	return n, nil
 }

@@ -67,9 +67,9 @@ type MaintenanceInput struct {
 	Level      string   `json:"level"`     // where the command was set
 	TargetID   string   `json:"target_id"` // its id
 	Mode       string   `json:"mode"`      // restart, replace
-	RestartAs  string   `json:"restart_as,omitempty"`
-	Force      bool     `json:"force,omitempty"` // replace now, not in a window
-	Components []string `json:"components"`      // the components it touches
+	RestartAs  string   `json:"restart_as"`
+	Force      bool     `json:"force"`      // replace now, not in a window
+	Components []string `json:"components"` // the components it touches
 }
 
 // ConvergeInput is the input of the converge workflow.
@@ -251,7 +251,6 @@ func (s *Service) Scale(ctx context.Context, req ScaleRequest) (ScaleResult, err
 	res.Queued = slices.Clone(st.Queue)
 	st.Scaling, st.LastScaleAt, st.LastScale = a.ID, &now, d.Reason
 	st.Queue = append(st.Queue, a.ID)
-	st.Breaches = nil // a new size: triggers count afresh
 	op, err := componentStateOp(&st, strec)
 	if err != nil {
 		return res, err
