@@ -146,9 +146,13 @@ func (l *Lambda) APIServer(ctx context.Context) (*api.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	env, err := l.Stages(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return &api.Server{
 		DB: p.db, Launcher: &jobs.Launcher{DB: p.db, Workflow: p.workflow, Log: l.log}, Workflow: p.workflow,
-		Batches: p.batches, Auth: GatewayValidator{}, Catalog: awsCatalog{l.clouds, l.repos},
+		Batches: p.batches, Auth: GatewayValidator{}, Catalog: awsCatalog{clouds: l.clouds, repos: l.repos, env: env},
 		Log: l.log.With("component", "api"),
 	}, nil
 }
@@ -462,10 +466,18 @@ type awsRepos struct {
 	r lazy[*gitrepo.Repos]
 }
 
-var _ stages.Repos = (*awsRepos)(nil)
+var (
+	_ stages.Repos       = (*awsRepos)(nil)
+	_ stages.RestartKeys = (*awsRepos)(nil)
+)
 
 func (a *awsRepos) get(ctx context.Context) (gitRepos, error) {
-	r, err := a.r.get(func() (*gitrepo.Repos, error) {
+	r, err := a.raw(ctx)
+	return gitRepos{r}, err
+}
+
+func (a *awsRepos) raw(ctx context.Context) (*gitrepo.Repos, error) {
+	return a.r.get(func() (*gitrepo.Repos, error) {
 		s, err := a.l.Secret(ctx)
 		if err != nil {
 			return nil, err
@@ -474,7 +486,6 @@ func (a *awsRepos) get(ctx context.Context) (gitRepos, error) {
 		return gitrepo.Open(ctx, gitrepo.Options{Dir: g.Dir, Logger: a.l.log.With("component", "git"),
 			Remote: &gitrepo.RemoteOptions{ConfigURL: g.ConfigURL, ScriptsURL: g.ScriptsURL, Token: s.GitToken, Username: g.Username}})
 	})
-	return gitRepos{r}, err
 }
 
 func (a *awsRepos) ComponentType(ctx context.Context, typ string) (model.ComponentType, error) {
@@ -533,14 +544,112 @@ func (a *awsRepos) PreConfig(ctx context.Context, in stages.PreConfigInput) (sta
 	return g.PreConfig(ctx, in)
 }
 
+func (a *awsRepos) RestartKeys(ctx context.Context, ref, typ, version string) (map[string]bool, error) {
+	g, err := a.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return g.RestartKeys(ctx, ref, typ, version)
+}
+
 // awsCatalog is the API's catalog on AWS: component types from the remote script repo,
-// zones from the configuration, flavors from the zones' clouds.
+// zones from the configuration, flavors from the zones' clouds; and, as embedded mode's,
+// the backends of the configuration routes (the repos, the change planner).
 type awsCatalog struct {
 	clouds *awsClouds
 	repos  *awsRepos
+	env    *stages.Env
 }
 
-var _ api.Catalog = awsCatalog{}
+var (
+	_ api.Catalog       = awsCatalog{}
+	_ api.ConfigRepos   = awsCatalog{}
+	_ api.ConfigPlanner = awsCatalog{}
+)
+
+func (c awsCatalog) Read(ctx context.Context, ref, p string) (gitrepo.Entry, error) {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return gitrepo.Entry{}, err
+	}
+	return r.Read(ctx, ref, p)
+}
+
+func (c awsCatalog) WriteFile(ctx context.Context, branch, p string, content []byte, message string, author gitrepo.Author) (string, error) {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return "", err
+	}
+	return r.WriteFile(ctx, branch, p, content, message, author)
+}
+
+func (c awsCatalog) AuthorizeWrite(ctx context.Context, a gitrepo.Access, branch, p string, content []byte) error {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return err
+	}
+	return r.AuthorizeWrite(ctx, a, branch, p, content)
+}
+
+func (c awsCatalog) Tags(ctx context.Context, branch string) ([]gitrepo.Tag, error) {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Tags(ctx, branch)
+}
+
+func (c awsCatalog) Tag(ctx context.Context, branch, tag string) (gitrepo.Tag, error) {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return gitrepo.Tag{}, err
+	}
+	return r.Tag(ctx, branch, tag)
+}
+
+func (c awsCatalog) CreateTag(ctx context.Context, branch, tag, role, message string, author gitrepo.Author) (gitrepo.Tag, error) {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return gitrepo.Tag{}, err
+	}
+	return r.CreateTag(ctx, branch, tag, role, message, author)
+}
+
+func (c awsCatalog) DeleteTag(ctx context.Context, branch, tag string) error {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return err
+	}
+	return r.DeleteTag(ctx, branch, tag)
+}
+
+func (c awsCatalog) ReadScripts(ctx context.Context, ref, p string) (gitrepo.Entry, error) {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return gitrepo.Entry{}, err
+	}
+	return r.Scripts.Read(ctx, ref, p)
+}
+
+func (c awsCatalog) CommitScripts(ctx context.Context, branch string, changes []gitrepo.Change, message string, author gitrepo.Author) (string, error) {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return "", err
+	}
+	return r.Scripts.Commit(ctx, branch, changes, message, author)
+}
+
+func (c awsCatalog) Verify(ctx context.Context) error {
+	r, err := c.repos.raw(ctx)
+	if err != nil {
+		return err
+	}
+	return r.Verify(ctx)
+}
+
+func (c awsCatalog) PlanConfigChange(ctx context.Context, in stages.ConfigChangeIn, opt stages.PlanOptions) (stages.ConfigPlan, error) {
+	return c.env.PlanConfigChange(ctx, in, opt)
+}
 
 func (c awsCatalog) ComponentTypes(ctx context.Context) ([]model.ComponentType, error) {
 	g, err := c.repos.get(ctx)

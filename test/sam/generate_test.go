@@ -50,6 +50,12 @@ var stageNeeds = map[string][]string{
 	"DeleteConfig":      {needSecret},
 	"FinishDeletion":    {},
 	"DeletionFailed":    {},
+
+	"ConfigChangePlan":     {needSecret},
+	"ConfigChangeCommand":  {needSecret, needSend, needTasks},
+	"ConfigChangeNodeDone": {},
+	"ConfigChangeFinish":   {},
+	"ConfigChangeFailed":   {},
 }
 
 // Timeouts in seconds (default 120): stages that wait for Nova or fetch git repos.
@@ -57,6 +63,7 @@ var stageTimeout = map[string]int{
 	"Start": 300, "Spawn": 900, "RunCommand": 300, "PreConfig": 300, "DeleteNodes": 600, "DeleteConfig": 300,
 	"CName": 60, "AwaitHello": 60, "AwaitDependencies": 60, "FinishComponent": 60, "FailComponent": 60,
 	"FinishJob": 60, "MarkDeleting": 60, "FinishDeletion": 60, "DeletionFailed": 60,
+	"ConfigChangePlan": 300, "ConfigChangeCommand": 300, "ConfigChangeNodeDone": 60, "ConfigChangeFinish": 60, "ConfigChangeFailed": 60,
 }
 
 // stageDir is the functions/stages folder of a stage: AwaitHello -> await-hello, CName -> cname.
