@@ -71,5 +71,6 @@ func componentCmd() *cobra.Command {
 	}
 	flavors.Flags().StringVar(&az, "az", "", "availability zone (default: the first)")
 	cmd.AddCommand(types, flavors)
+	cmd.AddCommand(componentOpsCmds()...)
 	return cmd
 }

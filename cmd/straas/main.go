@@ -39,6 +39,11 @@ func rootCmd() *cobra.Command {
 	root.PersistentFlags().String("url", "", "straas API URL (default: from `straas login`, $STRAAS_URL, or http://127.0.0.1:8080)")
 	root.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
 	root.AddCommand(upCmd(), loginCmd(), topologyCmd(), actionCmd(), componentCmd())
+	root.AddCommand(cloudCmd())
 	root.AddCommand(awsCmd())
+	root.AddCommand(nodeCmd(), storageCmd())
+	root.AddCommand(policyCmd())
+	root.AddCommand(opstateCmd(), convergeCmd())
+	root.AddCommand(eventsCmd(), cancelCmd())
 	return root
 }

@@ -150,6 +150,7 @@ func topologyCmd() *cobra.Command {
 	}
 	del.Flags().BoolVar(&delWait, "wait", false, "wait until the deletion is done")
 	cmd.AddCommand(create, list, show, del)
+	cmd.AddCommand(topologyOpsCmds()...)
 	return cmd
 }
 

@@ -55,6 +55,9 @@ type Server struct {
 	Log      *slog.Logger
 	MaxBody  int64 // bytes; default 1 MiB
 
+	// Lifecycle serves the lifecycle operations (lifecycle.go); nil answers them 503.
+	Lifecycle *Lifecycle
+
 	// RateLimit limits requests per tenant; the zero value is no limit.
 	RateLimit RateLimit
 	// IdempotencyTTL is how long an Idempotency-Key's first result is kept (default 24 h).
@@ -113,7 +116,8 @@ type Param struct {
 // Routes is the route table: every feature's routes.
 func Routes() []Route {
 	var out []Route
-	for _, set := range [][]Route{metaRoutes(), topologyRoutes(), configRoutes()} {
+	for _, set := range [][]Route{metaRoutes(), topologyRoutes(), configRoutes(), lifecycleRoutes(),
+		policyRoutes()} {
 		out = append(out, set...)
 	}
 	return out

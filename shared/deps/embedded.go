@@ -217,10 +217,12 @@ func (e *Embedded) Run(ctx context.Context) error {
 		Alerts: newAlerts(e.cfg.AlertWebhooks, e.log.With("component", "alerts")), StaleAfter: e.cfg.StaleAfter, Interval: e.cfg.CheckInterval}
 	goRun("checker", e.Checker.Run)
 
+	lc, blobs := e.lifecycleAPI() // storage, signed file URLs and the CMDB of the lifecycle routes (blob.go)
 	srv := &api.Server{DB: e.DB, Launcher: launcher, Workflow: eng, Batches: batches, Auth: validator,
-		Catalog: apiCatalog{catalog: catalog{Clouds: clouds, repos: gitRepos{e.Repos}}, Repos: e.Repos, env: e.Stages}, Log: e.log.With("component", "api")}
+		Catalog: apiCatalog{catalog: catalog{Clouds: clouds, repos: gitRepos{e.Repos}}, Repos: e.Repos, env: e.Stages}, Log: e.log.With("component", "api"), Lifecycle: lc}
 	srv.RateLimit = e.cfg.APIRateLimit
 	mux := http.NewServeMux()
+	mux.Handle("GET "+api.BlobPath, blobs)
 	mux.Handle("/", srv.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
