@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/straas/straas/shared/cloud"
 	"github.com/straas/straas/shared/deps"
 )
 
@@ -16,6 +17,8 @@ func upCmd() *cobra.Command {
 	var cfg deps.Config
 	var azs, logLevel, logFormat string
 	var hooks []string
+	var zoneSpecs []string // --zone: zones served by other clouds (shared/deps/zones.go)
+	var zonesFile string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the embedded control plane with the mock cloud, in one process",
@@ -42,6 +45,11 @@ every workflow resumes where it was.`,
 				}
 			}
 			cfg.AlertWebhooks = hooks
+			zones, err := zonesFlags(zonesFile, zoneSpecs)
+			if err != nil {
+				return err
+			}
+			cfg.Zones = zones
 			e, err := deps.New(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -74,6 +82,9 @@ every workflow resumes where it was.`,
 	f.IntVar(&cfg.HeartbeatSeconds, "heartbeat", 10, "agents' heartbeat interval, seconds")
 	f.DurationVar(&cfg.StageTimeout, "stage-timeout", 15*time.Minute, "how long a stage waits for its nodes")
 	f.StringSliceVar(&hooks, "alert-webhook", nil, "URL alerts are POSTed to (repeatable)")
+	f.StringArrayVar(&zoneSpecs, "zone", nil, "a zone served by another cloud: NAME=KEYSTONE_URL[,user=U][,project=P][,password=P][,domain=D][,region=R] "+
+		"(repeatable; password default $STRAAS_ZONE_PASSWORD_<NAME>); it wins over an --azs zone of the same name")
+	f.StringVar(&zonesFile, "zones-file", "", `JSON file of zones served by other clouds: {"az3": {"auth_url": ..., "username": ..., "password": ..., "project": ...}}`)
 	f.DurationVar(&cfg.TokenTTL, "token-ttl", time.Hour, "lifetime of the mock Keystone's tokens")
 	f.Float64Var(&cfg.APIRateLimit.PerSecond, "api-rate-limit", 0, "API requests per second per project (0: no limit)")
 	f.IntVar(&cfg.APIRateLimit.Burst, "api-rate-burst", 0, "burst of the per-project API rate limit (default: the rate, at least 1)")
@@ -101,4 +112,24 @@ func cfgDir(c deps.Config) string {
 		return ".straas"
 	}
 	return c.DataDir
+}
+
+// zonesFlags reads --zones-file, then --zone (which wins).
+func zonesFlags(file string, specs []string) (map[string]cloud.Options, error) {
+	out := map[string]cloud.Options{}
+	if file != "" {
+		m, err := deps.LoadZones(file, os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		out = m
+	}
+	for _, s := range specs {
+		name, o, err := deps.ParseZone(s, os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("--zone: %w", err)
+		}
+		out[name] = o
+	}
+	return out, nil
 }

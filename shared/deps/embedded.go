@@ -53,6 +53,10 @@ type Config struct {
 	TokenTTL         time.Duration // lifetime of the mock Keystone's tokens (default 1 h)
 	APIRateLimit     api.RateLimit // per-project API rate limit (default none)
 	Logger           *slog.Logger
+
+	// Zones served by other clouds than the in-process mock (see zones.go); a zone
+	// here wins over the mock zone of the same name.
+	Zones map[string]cloud.Options
 }
 
 func (c *Config) defaults() {
@@ -102,6 +106,7 @@ type Embedded struct {
 	CloudURL string
 
 	apiLn, cloudLn net.Listener
+	push           *FleetPush
 	ready          chan struct{}
 	closeOnce      sync.Once
 }
@@ -136,8 +141,10 @@ func New(ctx context.Context, cfg Config) (*Embedded, error) {
 	}
 	e.APIURL = "http://" + e.apiLn.Addr().String()
 
-	mc := mockcn.Config{Root: filepath.Join(cfg.DataDir, "cloud"), AZs: cfg.AZs, CNsPerAZ: cfg.CNs, Queue: e.Queue,
+	e.push = NewFleetPush(e.Queue, 0)
+	mc := mockcn.Config{Root: filepath.Join(cfg.DataDir, "cloud"), AZs: cfg.AZs, CNsPerAZ: cfg.CNs, Queue: e.push.Queue(),
 		Logger: cfg.Logger.With("component", "mockcn"), PublicURL: e.CloudURL}
+	e.push.Configure(&mc.Fleet)
 	if cfg.BootLatency != nil {
 		mc.BootLatency = *cfg.BootLatency
 	}
@@ -145,6 +152,7 @@ func New(ctx context.Context, cfg Config) (*Embedded, error) {
 	if e.Cloud, err = mockcn.New(mc); err != nil {
 		return nil, fmt.Errorf("mock cloud: %w", err)
 	}
+	e.push.Bind(e.Cloud.Fleet())
 	if e.Repos, err = gitrepo.Open(ctx, gitrepo.Options{Dir: filepath.Join(cfg.DataDir, "git"), Logger: cfg.Logger.With("component", "git")}); err != nil {
 		return nil, fmt.Errorf("git repos: %w", err)
 	}
@@ -177,6 +185,7 @@ func (e *Embedded) Run(ctx context.Context) error {
 	cloudSrv := &http.Server{Handler: e.Cloud.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	goRun("mock cloud", func(context.Context) error { return serve(cloudSrv, e.cloudLn) })
 	goRun("mock fleet", e.Cloud.Run)
+	goRun("mock fleet push", e.push.Run)
 
 	authURL := e.CloudURL + "/identity/v3"
 	admin := cloud.Options{AuthURL: authURL, Username: "admin", Password: "admin", Project: "admin"}
@@ -186,11 +195,7 @@ func (e *Embedded) Run(ctx context.Context) error {
 		wg.Wait()
 		return err
 	}
-	zones := map[string]cloud.Options{}
-	for _, z := range e.cfg.AZs {
-		zones[z] = admin
-	}
-	clouds := NewClouds(zones)
+	clouds := NewClouds(zoneMap(admin, e.cfg.AZs, e.cfg.Zones))
 
 	e.DB = db.New(e.Store, nil)
 	var eng *asl.Engine
