@@ -181,8 +181,11 @@ func event(t testing.TB, name string, repl map[string]string) []byte {
 	return []byte(s)
 }
 
-// invoke runs handler on payload as the Lambda runtime does (JSON in, JSON out).
+// invoke runs handler on payload as the Lambda runtime does (JSON in, JSON out), with a
+// context that ends with the invocation: nothing built lazily may keep it.
 func invoke(t testing.TB, handler any, payload []byte) ([]byte, error) {
 	t.Helper()
-	return lambda.NewHandler(handler).Invoke(testCtx(t), payload)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return lambda.NewHandler(handler).Invoke(ctx, payload)
 }
