@@ -340,6 +340,12 @@ func (w *recorder) Write(b []byte) (int, error) {
 
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Flush lets handlers that stream (downloads, progress) flush through the middleware.
+func (w *recorder) Flush() {
+	w.written = true
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
 // legacyToken renames the legacy "token" header to X-Auth-Token (seed 000 §4.1.2 step 8).
 func legacyToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -372,6 +378,8 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
 
 // logRequests logs one line per request: never headers, bodies or the query string,
 // which may carry credentials.

@@ -124,16 +124,27 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt Route, p 
 	}
 
 	rw, _ := w.(*recorder)
-	next(w, r)
-	if rw == nil {
-		return
-	}
 	// The outcome is recorded even if the client went away meanwhile.
 	wctx := context.WithoutCancel(ctx)
-	if rw.status < 200 || rw.status > 299 || rw.body.Len() >= maxKept {
+	release := func() {
 		if err := s.DB.S.Write(wctx, store.Del(db.KindIdempotency, id, store.AtVersion, claimed.Version)); err != nil {
 			s.Log.Warn("release idempotency key", "err", err)
 		}
+	}
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				release() // a crashed handler did nothing a retry could repeat
+				panic(v)
+			}
+		}()
+		next(w, r)
+	}()
+	if rw == nil {
+		return
+	}
+	if rw.status < 200 || rw.status > 299 || rw.body.Len() >= maxKept {
+		release()
 		return
 	}
 	ir := idemRecord{Fingerprint: fp, Done: true, Status: rw.status, Header: map[string]string{}, Body: rw.body.Bytes(), At: s.now()}

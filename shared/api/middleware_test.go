@@ -435,3 +435,28 @@ func TestRequestID(t *testing.T) {
 		t.Errorf("request id %q, want a fresh one", got)
 	}
 }
+
+// TestIdempotencyAfterPanic: a handler that crashed did nothing a retry could repeat,
+// so the key is free again at once.
+func TestIdempotencyAfterPanic(t *testing.T) {
+	runs := 0
+	flaky := Route{Method: "POST", Pattern: "/t/flaky", Summary: "flaky", Status: 201, Response: Health{},
+		Handler: func(s *Server, w http.ResponseWriter, r *http.Request) error {
+			runs++
+			if runs == 1 {
+				panic("first run crashes")
+			}
+			writeJSON(w, http.StatusCreated, Health{Status: "made"})
+			return nil
+		}}
+	f := newFixture(t, testRoutes(flaky))
+	if w := f.do("POST", "/t/flaky", "tok-demo", "", IdempotencyHeader, "k"); w.Code != 500 {
+		t.Fatalf("crashing run: %d, want 500", w.Code)
+	}
+	if w := f.do("POST", "/t/flaky", "tok-demo", "", IdempotencyHeader, "k"); w.Code != 201 || w.Header().Get(ReplayedHeader) != "" {
+		t.Fatalf("retry: %d replayed=%q, want a fresh 201", w.Code, w.Header().Get(ReplayedHeader))
+	}
+	if runs != 2 {
+		t.Errorf("%d runs, want 2", runs)
+	}
+}
