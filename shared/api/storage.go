@@ -220,8 +220,9 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request) error {
 
 // --- signed URLs for agents -------------------------------------------------------------
 
-// BlobPath is where SignedBlobs serves objects, relative to the API's base URL.
-const BlobPath = "/straas/blobs/"
+// BlobPath is where SignedBlobs serves objects, relative to the API's base URL: outside
+// /straas/, like /metrics, since it is no API route.
+const BlobPath = "/blobs/"
 
 // SignedBlobs gives agents time-limited URLs to stored objects and serves them: the
 // embedded counterpart of S3's pre-signed URLs. It is mounted beside the API (GET
