@@ -9,6 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/straas/straas/shared/api"
 	"github.com/straas/straas/shared/blob"
@@ -114,4 +118,32 @@ func (l *lazyDirBlob) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return s.Delete(ctx, key)
+}
+
+// S3FileURLs gives agents pre-signed S3 GET URLs: the AWS counterpart of
+// api.SignedBlobs, for an api.Lifecycle whose Blob is an s3blob.Store of the same bucket
+// and prefix.
+type S3FileURLs struct {
+	Presign *s3.PresignClient
+	Bucket  string
+	Prefix  string // the s3blob.Store's key prefix
+}
+
+var _ api.FileURLs = S3FileURLs{}
+
+// NewS3FileURLs signs with cfg's credentials.
+func NewS3FileURLs(cfg aws.Config, bucket, prefix string) S3FileURLs {
+	return S3FileURLs{Presign: s3.NewPresignClient(s3.NewFromConfig(cfg)), Bucket: bucket, Prefix: prefix}
+}
+
+// URL pre-signs a GET of key valid for ttl.
+func (u S3FileURLs) URL(key string, ttl time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // credentials may be fetched
+	defer cancel()
+	req, err := u.Presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(u.Bucket), Key: aws.String(u.Prefix + key)},
+		s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("pre-sign %s: %w", key, err)
+	}
+	return req.URL, nil
 }
