@@ -13,6 +13,7 @@ import (
 	"github.com/straas/straas/shared/model"
 	"github.com/straas/straas/shared/policy/records"
 	"github.com/straas/straas/shared/store"
+	"github.com/straas/straas/shared/workflow"
 )
 
 // Alerts are raised once per episode, durably: an alert record per key is written when
@@ -275,6 +276,12 @@ func (c *Checker) scanActions(ctx context.Context, st *checkerState) (int, error
 				}
 				raised++
 			case model.ActionRunning, model.ActionPending:
+				if ended, err := c.orphaned(ctx, &a); err != nil {
+					return raised, err
+				} else if ended {
+					raised++
+					continue
+				}
 				if oldest == "" {
 					oldest = a.ID
 				}
@@ -327,4 +334,39 @@ func (c *Checker) waitingOnPurpose(ctx context.Context, a *model.Action) bool {
 		}
 	}
 	return false
+}
+
+// orphaned closes an action whose workflow ended without closing it (a runtime error
+// outside every Catch, an execution stopped from outside): FAILED, with the workflow's
+// error, and an alert.
+func (c *Checker) orphaned(ctx context.Context, a *model.Action) (bool, error) {
+	if a.Status != model.ActionRunning || a.Execution == "" || c.Launcher == nil || c.Launcher.Workflow == nil {
+		return false, nil
+	}
+	x, err := c.Launcher.Workflow.Describe(ctx, a.Execution)
+	if err != nil || x.Status == workflow.Running || x.Status == "" {
+		return false, nil // unknown to the engine (a child named, not an id), or running
+	}
+	closed := false
+	now := c.DB.Now()
+	na, err := c.DB.UpdateAction(ctx, a.ID, func(y *model.Action) error {
+		if y.Status != model.ActionRunning {
+			return nil
+		}
+		closed = true
+		y.Status, y.FinishedAt = model.ActionFailed, &now
+		if y.Error == nil {
+			y.Error = &model.ActionError{Error: x.Error, Cause: fmt.Sprintf("the workflow ended %s without closing its action: %s", x.Status, x.Cause)}
+		}
+		return nil
+	})
+	if err != nil || !closed {
+		return false, err
+	}
+	if err := c.policyService().Release(ctx, &na); err != nil {
+		c.Log.Warn("release what an orphaned action held", "action", na.ID, "err", err)
+	}
+	_ = c.DB.Emit(ctx, model.Event{Type: "action.failed", Level: model.LevelError, TopologyID: na.TopologyID, ComponentID: na.ComponentID,
+		NodeID: na.NodeID, ActionID: na.ID, Tenant: na.Tenant, Message: fmt.Sprintf("action %s (%s): %s", na.ID, na.Kind, na.Error.Cause)})
+	return true, c.raiseFailed(ctx, &na)
 }

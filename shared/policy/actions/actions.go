@@ -451,3 +451,99 @@ func (s *Service) Dequeue(ctx context.Context, comps []string, actionID string) 
 	}
 	return errors.Join(errList...)
 }
+
+// Release lets go of what a cancelled (or otherwise ended) policy action held: its
+// place in the components' queues, its recovery slot and the node it was healing, the
+// maintenance flags it set and the maintenance command it carried out.
+func (s *Service) Release(ctx context.Context, a *model.Action) error {
+	var comps []string
+	if a.ComponentID != "" {
+		comps = append(comps, a.ComponentID)
+	}
+	var in MaintenanceInput
+	if a.Machine == MachineMaintenance && json.Unmarshal(a.Input, &in) == nil {
+		for _, c := range in.Components {
+			if !slices.Contains(comps, c) {
+				comps = append(comps, c)
+			}
+		}
+	}
+	if a.TopologyID != "" && a.Machine == MachineConverge {
+		cs, err := s.DB.Components(ctx, a.TopologyID)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			comps = append(comps, c.ID)
+		}
+	}
+	var errList []error
+	errList = append(errList, s.Dequeue(ctx, comps, a.ID))
+	for _, cid := range comps {
+		c, _, err := s.DB.Component(ctx, cid)
+		if errs.Is(err, errs.NotFound) {
+			continue
+		}
+		if err != nil {
+			errList = append(errList, err)
+			continue
+		}
+		if _, err := s.Records.UpdateComponentState(ctx, &c, func(st *records.ComponentState) error {
+			st.Healing = slices.DeleteFunc(st.Healing, func(x string) bool { return x == a.ID })
+			return nil
+		}); err != nil {
+			errList = append(errList, err)
+		}
+		flags, err := s.Records.ComponentFlags(ctx, cid)
+		if err != nil {
+			errList = append(errList, err)
+			continue
+		}
+		for id, f := range flags {
+			if f.Healing != a.ID && f.MaintenanceAction != a.ID {
+				continue
+			}
+			n, _, err := s.DB.Node(ctx, id)
+			if err != nil {
+				continue
+			}
+			if f.MaintenanceAction == a.ID && f.Maintenance != "" {
+				if _, err := s.EndNodeMaintenance(ctx, &n, "action "+a.ID+" cancelled"); err != nil {
+					errList = append(errList, err)
+				}
+			}
+			if f.Healing == a.ID {
+				if _, err := s.Records.UpdateNodeFlags(ctx, &n, func(x *records.NodeFlags) error {
+					if x.Healing == a.ID {
+						// Tried again after the policy's retry interval, as after a failed recovery.
+						now := s.DB.Now()
+						x.Healing, x.HealFailedAt = "", &now
+					}
+					return nil
+				}); err != nil {
+					errList = append(errList, err)
+				}
+			}
+		}
+	}
+	if a.TopologyID != "" {
+		ops, err := s.Records.OpStates(ctx, a.TopologyID)
+		if err != nil {
+			errList = append(errList, err)
+		}
+		for _, o := range ops {
+			if o.Action != a.ID {
+				continue
+			}
+			if _, err := s.Records.UpdateOpState(ctx, o.Level, o.TargetID, o.TopologyID, o.ComponentID, func(x *records.OpState) error {
+				if x.Action == a.ID {
+					x.Action, x.Own.Maintenance = "", policy.Off
+				}
+				return nil
+			}); err != nil {
+				errList = append(errList, err)
+			}
+		}
+	}
+	return errors.Join(errList...)
+}

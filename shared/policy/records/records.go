@@ -71,6 +71,9 @@ func PolicyRecord(p *Policy) (store.Record, error) {
 
 // Policy loads a policy.
 func (r *Records) Policy(ctx context.Context, id string) (Policy, store.Record, error) {
+	if b, ok := Builtin(id); ok {
+		return b, store.Record{}, nil
+	}
 	p, rec, err := store.Load[Policy](ctx, r.DB.S, KindPolicy, id)
 	if errs.Is(err, errs.NotFound) {
 		err = errs.NotFoundf("policy %s not found", id)
@@ -556,4 +559,63 @@ func (r *Records) Delete(ctx context.Context, kind, id string) error {
 		return fmt.Errorf("delete %s/%s: %w", kind, id, err)
 	}
 	return nil
+}
+
+// --- built-in policies ---------------------------------------------------------------------
+
+// Built-in policies: shared by every project, read-only, ready to attach.
+const (
+	BuiltinHealthPolicy   = "pol-builtin-health"
+	BuiltinDeletionPolicy = "pol-builtin-deletion"
+)
+
+var builtinTime = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Builtins lists the built-in policies: the types' defaults.
+func Builtins() []Policy {
+	mk := func(id, name, typ, props string) Policy {
+		return Policy{ID: id, Name: name, Type: typ, Version: "1.0", Revision: 1, CreatedAt: builtinTime, UpdatedAt: builtinTime,
+			Spec: policy.Spec{Type: typ, Version: "1.0", Properties: json.RawMessage(props)}}
+	}
+	return []Policy{
+		mk(BuiltinHealthPolicy, "default health", policy.TypeHealth, `{}`),
+		mk(BuiltinDeletionPolicy, "oldest first", policy.TypeDeletion, `{"criteria":"OLDEST_FIRST"}`),
+	}
+}
+
+// Builtin returns a built-in policy by id.
+func Builtin(id string) (Policy, bool) {
+	for _, p := range Builtins() {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Policy{}, false
+}
+
+// --- convergence plans ---------------------------------------------------------------------
+
+// KindConvergePlan keeps the plan a convergence action runs, by action id.
+const KindConvergePlan = "converge_plan"
+
+// StoredPlan is the plan of a convergence action and its steps.
+type StoredPlan struct {
+	ActionID   string        `json:"action_id"`
+	Plan       policy.Plan   `json:"plan"`
+	Steps      []policy.Step `json:"steps"`
+	Components []string      `json:"components"` // the components it changes (their queues)
+}
+
+// ConvergePlanRecord encodes a stored plan.
+func ConvergePlanRecord(p *StoredPlan) (store.Record, error) {
+	return store.Encode(KindConvergePlan, p.ActionID, p)
+}
+
+// ConvergePlan loads the plan of a convergence action.
+func (r *Records) ConvergePlan(ctx context.Context, actionID string) (StoredPlan, error) {
+	p, _, err := store.Load[StoredPlan](ctx, r.DB.S, KindConvergePlan, actionID)
+	if errs.Is(err, errs.NotFound) {
+		return p, fmt.Errorf("convergence %s has no stored plan", actionID)
+	}
+	return p, err
 }
