@@ -564,8 +564,8 @@ func (c *Checker) checkDrift(ctx context.Context, t *model.Topology) error {
 		if err != nil {
 			return err
 		}
-		if len(st.Queue) > 0 {
-			continue
+		if len(st.Queue) > 0 || len(st.Healing) > 0 {
+			continue // being changed or recovered: judged once that is over
 		}
 		nodes, err := c.DB.Nodes(ctx, comp.ID)
 		if err != nil {

@@ -38,7 +38,8 @@ type Empty struct{}
 // ${<Name>FunctionArn}. Each workflow family contributes its own set.
 func (e *Env) Functions() map[string]workflow.Func {
 	out := map[string]workflow.Func{}
-	for _, set := range []map[string]workflow.Func{e.topologyFunctions(), e.configFunctions(), e.lifecycleFunctions()} {
+	for _, set := range []map[string]workflow.Func{e.topologyFunctions(), e.configFunctions(), e.lifecycleFunctions(),
+		e.policyFunctions()} {
 		for name, f := range set {
 			if _, dup := out[name]; dup {
 				panic("stage function registered twice: " + name) // a programming error, caught by every test
