@@ -36,8 +36,8 @@ func nodeCmd() *cobra.Command {
 			}
 			n := out.Node
 			fmt.Printf("Node %s  %s  role %s  index %d  %s  generation %d\n", n.ID, n.Name, n.Role, n.Index, n.Status, n.Generation)
-			fmt.Printf("  server %s on %s, IPs %s, cname %s\n", orDash(n.ServerID), orDash(n.Hypervisor), orDash(strings.Join(n.IPs, ",")), orDash(n.CName))
-			fmt.Printf("  version %s, config ref %s\n", orDash(n.InstalledVersion), orDash(n.ConfigRef))
+			fmt.Printf("  server %s on %s, IPs %s, cname %s\n", dashIfEmpty(n.ServerID), dashIfEmpty(n.Hypervisor), dashIfEmpty(strings.Join(n.IPs, ",")), dashIfEmpty(n.CName))
+			fmt.Printf("  version %s, config ref %s\n", dashIfEmpty(n.InstalledVersion), dashIfEmpty(n.ConfigRef))
 			if n.Error != "" {
 				fmt.Printf("  error: %s\n", n.Error)
 			}
@@ -74,7 +74,7 @@ func nodeCmd() *cobra.Command {
 	return cmd
 }
 
-func orDash(s string) string {
+func dashIfEmpty(s string) string {
 	if s == "" {
 		return "-"
 	}

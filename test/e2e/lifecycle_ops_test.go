@@ -210,6 +210,15 @@ func TestLifecycleStorageFilesScriptsStormJar(t *testing.T) {
 		}
 	}
 
+	// With apply, a configuration change of each component follows the sync.
+	a = lcStart(t, c, "PUT", lcAPI+"/nodes/scripts", map[string]any{"scope": "component", "items": []string{zk.ID, strm.ID}, "apply": true})
+	lcSucceeded(t, a)
+	for _, comp := range []string{"zk", "strm"} {
+		if st, ok := lcStage(a, comp, "config_change/done"); !ok || st.Status != "SUCCEEDED" {
+			t.Errorf("script sync with apply: no configuration change of %s:\n%s", comp, lcStages(a))
+		}
+	}
+
 	// Storm jar: nimbus fetches the jar and runs storm jar.
 	jar := []byte("PK\x03\x04 a jar")
 	if code := lcUpload(t, c, "swift/regions/az1/jars/wc.jar", jar); code != 201 {
