@@ -98,7 +98,7 @@ func groupCmd(kind string) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for each node's answer")
+	cmd.Flags().DurationVar(&timeout, "timeout", 25*time.Second, "how long to wait for each node's answer")
 	return cmd
 }
 

@@ -207,7 +207,7 @@ func nodeGuestCmd() *cobra.Command {
 			return printOutcome(out.Result)
 		},
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the node's answer")
+	cmd.Flags().DurationVar(&timeout, "timeout", 25*time.Second, "how long to wait for the node's answer")
 	return cmd
 }
 

@@ -34,7 +34,8 @@ type Lifecycle struct {
 	Files FileURLs
 	// MaxUpload bounds an uploaded object (default 256 MiB).
 	MaxUpload int64
-	// CommandTimeout is how long a guest command waits for nodes by default (30 s); a
+	// CommandTimeout is how long a guest command waits for nodes by default (25 s, within
+	// API Gateway's 29 s); a
 	// request may ask for up to MaxCommandTimeout.
 	CommandTimeout time.Duration
 }
@@ -64,7 +65,7 @@ func (s *Server) lifecycle() (*Lifecycle, error) {
 		lc.MaxUpload = 256 << 20
 	}
 	if lc.CommandTimeout == 0 {
-		lc.CommandTimeout = 30 * time.Second
+		lc.CommandTimeout = 25 * time.Second
 	}
 	return lc, nil
 }
@@ -108,7 +109,7 @@ func lifecycleRoutes() []Route {
 			Params: []Param{service, force}, Status: http.StatusAccepted, Response: NodeAccepted{}, Summary: "Restart the node's services"},
 		{Method: "POST", Pattern: Prefix + "/nodes/{id}/commands", Handler: (*Server).nodeCommand, Tag: "commands", Scope: node,
 			Response: NodeCommandResult{}, Summary: "Run a guest command on a node and return its exit status and output",
-			Description: "Body {\"command\": \"<group>/<name>\", \"args\": \"...\", \"timeout_seconds\": 30}. An unknown command is a 400 that lists " +
+			Description: "Body {\"command\": \"<group>/<name>\", \"args\": \"...\", \"timeout_seconds\": 25}. An unknown command is a 400 that lists " +
 				"every command (assist-cmd/list lists them too); admin-cmd commands are for admins. Output is bounded (64 KiB)."},
 		{Method: "POST", Pattern: Prefix + "/nodes/files", Handler: (*Server).putFiles, Tag: "nodes",
 			Status: http.StatusAccepted, Response: FanOutAccepted{}, Summary: "Put a stored file on nodes",
