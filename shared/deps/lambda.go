@@ -469,6 +469,7 @@ type awsRepos struct {
 var (
 	_ stages.Repos       = (*awsRepos)(nil)
 	_ stages.RestartKeys = (*awsRepos)(nil)
+	_ stages.ScriptInfo  = (*awsRepos)(nil)
 )
 
 func (a *awsRepos) get(ctx context.Context) (gitRepos, error) {
@@ -550,6 +551,31 @@ func (a *awsRepos) RestartKeys(ctx context.Context, ref, typ, version string) (m
 		return nil, err
 	}
 	return g.RestartKeys(ctx, ref, typ, version)
+}
+
+func (a *awsRepos) TypeInfo(ctx context.Context, typ string) (stages.TypeInfo, error) {
+	g, err := a.get(ctx)
+	if err != nil {
+		return stages.TypeInfo{}, err
+	}
+	return g.TypeInfo(ctx, typ)
+}
+
+func (a *awsRepos) DrainCommand(ctx context.Context, in stages.PreConfigInput, n model.Node) (stages.Operation, bool, error) {
+	g, err := a.get(ctx)
+	if err != nil {
+		return stages.Operation{}, false, err
+	}
+	return g.DrainCommand(ctx, in, n)
+}
+
+// GuestCommands lists the script repo's guest commands by group.
+func (a *awsRepos) GuestCommands(ctx context.Context) (map[string][]string, error) {
+	r, err := a.raw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.GuestCommands(ctx)
 }
 
 // awsCatalog is the API's catalog on AWS: component types from the remote script repo,
