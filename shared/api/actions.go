@@ -4,10 +4,8 @@ import (
 	"net/http"
 
 	"github.com/straas/straas/shared/batch"
-	"github.com/straas/straas/shared/db"
 	"github.com/straas/straas/shared/errs"
 	"github.com/straas/straas/shared/model"
-	"github.com/straas/straas/shared/store"
 )
 
 // ActionView is an action with its stages and per-node progress.
@@ -36,9 +34,7 @@ func (s *Server) showAction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !principal(r).CanSee(a.Tenant, a.User) {
-		return errs.NotFoundf("action %s not found", a.ID)
-	}
+	// Visibility was decided by the route's scope (the action's topology, or its tenant's user).
 	stages, err := s.DB.Stages(ctx, a.ID)
 	if err != nil {
 		return err
@@ -72,47 +68,5 @@ func (s *Server) showAction(w http.ResponseWriter, r *http.Request) error {
 		v.Stages = append(v.Stages, sv)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"action": v})
-	return nil
-}
-
-func (s *Server) listActions(w http.ResponseWriter, r *http.Request) error {
-	p := principal(r)
-	limit, err := limitParam(r)
-	if err != nil {
-		return err
-	}
-	q := store.Query{Limit: limit, After: r.URL.Query().Get("marker")}
-	if t := r.URL.Query().Get("topology_id"); t != "" {
-		tp, _, err := s.visibleTopology(r.Context(), p, t)
-		if err != nil && !errs.Is(err, errs.NotFound) {
-			return err
-		}
-		if err == nil && !p.CanSee(tp.Tenant, tp.Owner) {
-			return errs.NotFoundf("topology %s not found", t)
-		}
-		q.Index, q.Part = store.IdxTopology, t
-	} else if !p.Admin {
-		q.Index, q.Part = store.IdxTenant, p.ProjectID
-	}
-	recs, next, err := s.DB.S.List(r.Context(), db.KindAction, q)
-	if err != nil {
-		return err
-	}
-	out := []model.Action{}
-	for _, rec := range recs {
-		var a model.Action
-		if err := store.Decode(rec, &a); err != nil {
-			return err
-		}
-		if p.CanSee(a.Tenant, a.User) {
-			a.Input = nil
-			out = append(out, a)
-		}
-	}
-	resp := map[string]any{"actions": out}
-	if next != "" {
-		resp["next_marker"] = next
-	}
-	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

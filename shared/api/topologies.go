@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/straas/straas/shared/auth"
@@ -210,50 +209,6 @@ func (s *Server) topologyView(ctx context.Context, t *model.Topology) (TopologyV
 		v.Components = append(v.Components, cv)
 	}
 	return v, nil
-}
-
-func (s *Server) listTopologies(w http.ResponseWriter, r *http.Request) error {
-	p := principal(r)
-	limit, err := limitParam(r)
-	if err != nil {
-		return err
-	}
-	q := store.Query{Limit: limit, After: r.URL.Query().Get("marker")}
-	if !p.Admin {
-		q.Index, q.Part = store.IdxTenant, p.ProjectID
-	}
-	recs, next, err := s.DB.S.List(r.Context(), db.KindTopology, q)
-	if err != nil {
-		return err
-	}
-	out := []model.Topology{}
-	for _, rec := range recs {
-		var t model.Topology
-		if err := store.Decode(rec, &t); err != nil {
-			return err
-		}
-		if p.CanSee(t.Tenant, t.Owner) {
-			out = append(out, t)
-		}
-	}
-	resp := map[string]any{"topologies": out}
-	if next != "" {
-		resp["next_marker"] = next
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
-}
-
-func limitParam(r *http.Request) (int, error) {
-	l := r.URL.Query().Get("limit")
-	if l == "" {
-		return 100, nil
-	}
-	n, err := strconv.Atoi(l)
-	if err != nil || n < 1 || n > 1000 {
-		return 0, errs.Invalidf("limit", "want an integer from 1 to 1000, got %q", l)
-	}
-	return n, nil
 }
 
 func (s *Server) deleteTopology(w http.ResponseWriter, r *http.Request) error {
