@@ -230,9 +230,9 @@ func (e *Embedded) Run(ctx context.Context) error {
 	mux.Handle("GET "+api.BlobPath, blobs)
 	mux.Handle("/", srv.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/pprof/", adminOnly(validator, http.HandlerFunc(pprof.Index)))
+	mux.Handle("/debug/pprof/profile", adminOnly(validator, http.HandlerFunc(pprof.Profile)))
+	mux.Handle("/debug/pprof/trace", adminOnly(validator, http.HandlerFunc(pprof.Trace)))
 	apiSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	goRun("API", func(context.Context) error { return serve(apiSrv, e.apiLn) })
 	close(e.ready)
