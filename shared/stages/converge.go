@@ -105,7 +105,7 @@ func (e *Env) convergeTurn(ctx context.Context, in ConvergeState, sp *records.St
 		e.stageRunning(ctx, in.ActionID, "", StageConvergeTurn)
 		e.stageNote(ctx, in.ActionID, "", StageConvergeTurn, "queued behind "+strings.Join(waiting, ", "))
 	} else if s, err := e.DB.UpdateStage(ctx, in.ActionID, "", StageConvergeTurn, func(*model.Stage) {}); err == nil && s.Status == "RUNNING" {
-		e.stageDone(ctx, in.ActionID, "", StageConvergeTurn, "", nil, "its turn came")
+		e.stageDone(ctx, in.ActionID, "", StageConvergeTurn, "", nil, turnCame(s.Detail))
 	}
 	return p, nil
 }

@@ -94,7 +94,7 @@ func (e *Env) maintTurn(ctx context.Context, in MaintState, p MaintProgress) (Ma
 		e.stageRunning(ctx, in.ActionID, "", StageMaintTurn)
 		e.stageNote(ctx, in.ActionID, "", StageMaintTurn, "serialised: queued behind "+strings.Join(waiting, ", "))
 	} else if s, err := e.DB.UpdateStage(ctx, in.ActionID, "", StageMaintTurn, func(*model.Stage) {}); err == nil && s.Status == "RUNNING" {
-		e.stageDone(ctx, in.ActionID, "", StageMaintTurn, "", nil, "its turn came")
+		e.stageDone(ctx, in.ActionID, "", StageMaintTurn, "", nil, turnCame(s.Detail))
 	}
 	return p, nil
 }
@@ -526,4 +526,12 @@ func (e *Env) failedStages(ctx context.Context, actionID string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// turnCame is a turn stage's last word: what it waited for, and that its turn came.
+func turnCame(waited string) string {
+	if waited == "" {
+		return "its turn came"
+	}
+	return "its turn came (" + waited + ")"
 }

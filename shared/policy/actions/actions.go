@@ -200,6 +200,21 @@ type ScaleResult struct {
 // Scale checks autoscaling, cooldown and bounds against the component's scaling policy
 // (if any) and starts a scaling. Refusals are errs.Conflict with the reason.
 func (s *Service) Scale(ctx context.Context, req ScaleRequest) (ScaleResult, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := s.scale(ctx, req)
+		if !errors.Is(err, errRace) || attempt == 20 {
+			if errors.Is(err, errRace) {
+				err = errs.Conflictf("component %s keeps changing; retry", req.Component.Name)
+			}
+			return res, err
+		}
+	}
+}
+
+// errRace: the component's state changed between the checks and the write.
+var errRace = errors.New("component state changed meanwhile")
+
+func (s *Service) scale(ctx context.Context, req ScaleRequest) (ScaleResult, error) {
 	c := req.Component
 	var res ScaleResult
 	ops, err := s.Records.OpStates(ctx, c.TopologyID)
@@ -257,7 +272,7 @@ func (s *Service) Scale(ctx context.Context, req ScaleRequest) (ScaleResult, err
 	}
 	if err := s.Launcher.Submit(ctx, a, op); err != nil {
 		if errs.Is(err, errs.Conflict) {
-			return res, errs.Conflictf("component %s changed meanwhile; retry", c.Name)
+			return res, errRace
 		}
 		return res, err
 	}

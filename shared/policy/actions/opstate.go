@@ -192,7 +192,16 @@ func (s *Service) SetOpState(ctx context.Context, t Target, req OpRequest, user,
 		return res, err
 	}
 	if a != nil {
-		if err := s.Launcher.Submit(ctx, a, qops...); err != nil {
+		err := s.Launcher.Submit(ctx, a, qops...)
+		// A queue written meanwhile (another command, a workflow taking its turn): the
+		// atomic write wrote nothing; enqueue again behind whatever is there now.
+		for attempt := 0; errs.Is(err, errs.Conflict) && attempt < 20; attempt++ {
+			if qops, res.Queued, err = s.Enqueue(ctx, comps, a.ID); err != nil {
+				break
+			}
+			err = s.Launcher.Submit(ctx, a, qops...)
+		}
+		if err != nil {
 			// Undo the command: nothing will carry it out.
 			_, _ = s.Records.UpdateOpState(ctx, t.Level, t.ID(), t.Topology.ID, componentOf(t), func(o *records.OpState) error {
 				if o.Action == a.ID {
