@@ -30,8 +30,10 @@ import (
 	"github.com/straas/straas/shared/gitrepo"
 	"github.com/straas/straas/shared/jobs"
 	"github.com/straas/straas/shared/metrics"
+	"github.com/straas/straas/shared/queue"
 	"github.com/straas/straas/shared/queue/boltq"
 	"github.com/straas/straas/shared/stages"
+	"github.com/straas/straas/shared/store"
 	"github.com/straas/straas/shared/store/bolt"
 	"github.com/straas/straas/shared/workflow"
 	"github.com/straas/straas/statemachines"
@@ -204,7 +206,7 @@ func (e *Embedded) Run(ctx context.Context) error {
 	e.Stages = stages.NewEnv(stages.Env{DB: e.DB, Batches: batches, Queue: e.Queue, Workflow: lazy, Clouds: clouds,
 		Repos: gitRepos{e.Repos}, Log: e.log.With("component", "stages"),
 		Settings: stages.Settings{HeartbeatSeconds: e.cfg.HeartbeatSeconds, StageTimeout: e.cfg.StageTimeout}})
-	eng, err = NewEngine(e.Store, e.Stages.Functions(), e.log.With("component", "asl"), func(asl.Transition) { e.Metrics.Transitions.Inc() })
+	eng, err = NewEngine(e.Store, e.Queue, e.Stages.Functions(), e.log.With("component", "asl"), func(asl.Transition) { e.Metrics.Transitions.Inc() })
 	if err != nil {
 		cancel()
 		wg.Wait()
@@ -281,12 +283,12 @@ func (e *Embedded) Close() {
 
 // NewEngine loads every state machine with embedded substitutions and builds the
 // interpreter over fns (by function name).
-func NewEngine(s *bolt.Store, fns map[string]workflow.Func, log *slog.Logger, onTransition func(asl.Transition)) (*asl.Engine, error) {
+func NewEngine(s store.Store, q queue.Queue, fns map[string]workflow.Func, log *slog.Logger, onTransition func(asl.Transition)) (*asl.Engine, error) {
 	machines, functions, err := LoadMachines(fns)
 	if err != nil {
 		return nil, err
 	}
-	return asl.New(asl.Config{Store: s, Machines: machines, Functions: functions, Logger: log, OnTransition: onTransition})
+	return asl.New(asl.Config{Store: s, Queue: q, Machines: machines, Functions: functions, Logger: log, OnTransition: onTransition})
 }
 
 // LoadMachines loads statemachines/*.asl.json, resolving ${XFunctionArn} to the embedded
