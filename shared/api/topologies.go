@@ -221,23 +221,11 @@ func (s *Server) deleteTopology(w http.ResponseWriter, r *http.Request) error {
 	if t.Status == model.StatusDeleting {
 		return errs.Conflictf("topology %s is already being deleted (action %s)", t.Name, t.Action)
 	}
-	// A creation still running is stopped: deleting is how users abandon it.
-	if t.Action != "" {
-		if prev, _, err := s.DB.Action(ctx, t.Action); err == nil && (prev.Status == model.ActionRunning || prev.Status == model.ActionPending) {
-			if prev.Execution != "" {
-				if err := s.Workflow.Stop(ctx, prev.Execution, "Cancelled", "topology deleted"); err != nil && !errs.Is(err, errs.NotFound) {
-					return fmt.Errorf("stop running action %s: %w", prev.ID, err)
-				}
-			}
-			if _, err := s.DB.UpdateAction(ctx, prev.ID, func(a *model.Action) error {
-				now := s.DB.Now()
-				a.Status, a.FinishedAt = model.ActionCancelled, &now
-				a.Error = &model.ActionError{Error: "Cancelled", Cause: "the topology is being deleted"}
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
+	// Whatever still runs on the topology (its creation, a flexup, a replace...) is
+	// stopped first: deleting is how users abandon work, and a workflow left running
+	// could boot a server after deletion has listed them.
+	if err := s.stopTopologyActions(ctx, t.ID, "the topology is being deleted"); err != nil {
+		return err
 	}
 	now := s.DB.Now()
 	a := &model.Action{ID: db.NewID("act"), Kind: "delete_topology", Tenant: t.Tenant, User: p.UserID, TopologyID: t.ID,
@@ -268,4 +256,34 @@ func (s *Server) event(r *http.Request, e model.Event) {
 	if err := s.DB.Emit(r.Context(), e); err != nil {
 		s.Log.Warn("record event", "type", e.Type, "err", err)
 	}
+}
+
+// stopTopologyActions stops the workflows of a topology's pending and running actions
+// and marks them CANCELLED with cause.
+func (s *Server) stopTopologyActions(ctx context.Context, topologyID, cause string) error {
+	acts, err := store.All[model.Action](ctx, s.DB.S, db.KindAction, store.Query{Index: store.IdxTopology, Part: topologyID})
+	if err != nil {
+		return err
+	}
+	for _, a := range acts {
+		if a.Status != model.ActionRunning && a.Status != model.ActionPending {
+			continue
+		}
+		if a.Execution != "" {
+			if err := s.Workflow.Stop(ctx, a.Execution, "Cancelled", cause); err != nil && !errs.Is(err, errs.NotFound) {
+				return fmt.Errorf("stop running action %s: %w", a.ID, err)
+			}
+		}
+		if _, err := s.DB.UpdateAction(ctx, a.ID, func(x *model.Action) error {
+			if x.Status == model.ActionRunning || x.Status == model.ActionPending {
+				now := s.DB.Now()
+				x.Status, x.FinishedAt = model.ActionCancelled, &now
+				x.Error = &model.ActionError{Error: "Cancelled", Cause: cause}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
