@@ -487,6 +487,7 @@ func (e *Env) HealFinish(ctx context.Context, in HealState) (JobOut, error) {
 		p.Note = fmt.Sprintf("%s: %s", in.Error.Error, in.Error.Cause)
 	}
 	rec := records.New(e.DB)
+	e.refreshFaultDomains(ctx, in.ComponentID)
 	if c, _, err := e.DB.Component(ctx, in.ComponentID); err == nil {
 		if _, err := rec.UpdateComponentState(ctx, &c, func(st *records.ComponentState) error {
 			st.Healing = slices.DeleteFunc(st.Healing, func(x string) bool { return x == in.ActionID })
@@ -563,4 +564,42 @@ func (e *Env) HealFinish(ctx context.Context, in HealState) (JobOut, error) {
 	e.emit(ctx, model.Event{Type: typ, Level: lvl, TopologyID: in.TopologyID, ComponentID: in.ComponentID, NodeID: in.NodeID,
 		ActionID: in.ActionID, Tenant: n.Tenant, Message: msg, Data: map[string]any{"tried": p.Tried, "healed_by": p.HealedBy}})
 	return out, nil
+}
+
+// FaultDomainer is implemented by computes that know their hosts' fault domains (host
+// aggregates' fault_domain metadata; the mock cloud's racks): nodes then record theirs,
+// which the checker's spread check and the deletion policy read.
+type FaultDomainer interface {
+	FaultDomains(ctx context.Context) (map[string]string, error) // host -> fault domain
+}
+
+// refreshFaultDomains records the fault domain of a component's nodes whose host the
+// compute can place; without that capability it does nothing.
+func (e *Env) refreshFaultDomains(ctx context.Context, componentID string) {
+	nodes, err := e.DB.Nodes(ctx, componentID)
+	if err != nil || len(nodes) == 0 {
+		return
+	}
+	compute, err := e.Clouds.Zone(ctx, nodes[0].AvailabilityZone)
+	if err != nil {
+		return
+	}
+	fd, ok := compute.(FaultDomainer)
+	if !ok {
+		return
+	}
+	domains, err := fd.FaultDomains(ctx)
+	if err != nil {
+		e.Log.Warn("fault domains of hosts", "err", err)
+		return
+	}
+	for _, n := range nodes {
+		d := domains[n.Hypervisor]
+		if d == "" || d == n.FaultDomain {
+			continue
+		}
+		if _, err := e.DB.UpdateNode(ctx, n.ID, func(x *model.Node) error { x.FaultDomain = d; return nil }); err != nil && !errs.Is(err, errs.NotFound) {
+			e.Log.Warn("record a node's fault domain", "node", n.Name, "err", err)
+		}
+	}
 }

@@ -59,6 +59,7 @@ func (e *Env) ScaleStart(ctx context.Context, in ScaleState) (ScaleProgress, err
 	if err != nil {
 		return ScaleProgress{}, err
 	}
+	e.refreshFaultDomains(ctx, c.ID) // victims spread over fault domains
 	p := ScaleProgress{Direction: in.Direction, Count: in.Count, Role: in.Role, Victims: []string{}}
 	if p.Role == "" {
 		if ti, err := e.typeInfo(ctx, c.Type); err == nil {
@@ -143,6 +144,7 @@ func (e *Env) ScaleFinish(ctx context.Context, in ScaleState) (JobOut, error) {
 	if err := svc.Dequeue(ctx, []string{in.ComponentID}, in.ActionID); err != nil {
 		return JobOut{}, err
 	}
+	e.refreshFaultDomains(ctx, in.ComponentID)
 	c, _, err := e.DB.Component(ctx, in.ComponentID)
 	if err != nil && !errs.Is(err, errs.NotFound) {
 		return JobOut{}, err
