@@ -64,7 +64,12 @@ type Batch struct {
 	Notified    bool      `json:"notified"`
 	CreatedAt   time.Time `json:"created_at"`
 	CompletedAt time.Time `json:"completed_at,omitempty"`
+	Expires     time.Time `json:"expires,omitempty"` // zero: kept with its action
 }
+
+// SyncRetention is how long a batch without a task token (a synchronous API command,
+// which no action shows) and its entries are kept once created.
+const SyncRetention = time.Hour
 
 // Entry is one node's part of a batch.
 type Entry struct {
@@ -79,6 +84,7 @@ type Entry struct {
 	Output     string    `json:"output,omitempty"`
 	Data       []byte    `json:"data,omitempty"`
 	At         time.Time `json:"at,omitempty"`
+	Expires    time.Time `json:"expires,omitempty"`
 }
 
 // Target is one node of a batch with the command to send it (nil: wait only, as for hello).
@@ -140,6 +146,7 @@ type Service struct {
 
 func batchRecord(b *Batch) (store.Record, error) {
 	r, err := store.Encode(KindBatch, b.ID, b)
+	r.Expires = b.Expires
 	r.Index = map[string]store.IndexKey{store.IdxParent: {Part: b.ActionID, Sort: store.SortTime(b.CreatedAt)}}
 	switch {
 	case b.Completed && !b.Notified: // due for a re-notification if the first notice was lost
@@ -152,6 +159,7 @@ func batchRecord(b *Batch) (store.Record, error) {
 
 func entryRecord(e *Entry) (store.Record, error) {
 	r, err := store.Encode(KindEntry, e.BatchID+"#"+e.NodeID, e)
+	r.Expires = e.Expires
 	r.Index = map[string]store.IndexKey{store.IdxParent: {Part: e.BatchID, Sort: e.NodeName + "#" + e.NodeID}}
 	return r, err
 }
@@ -166,6 +174,9 @@ func (s *Service) Open(ctx context.Context, sp Spec) (*Batch, error) {
 		ComponentID: sp.ComponentID, Stage: sp.Stage, Command: sp.Command, Tolerate: sp.Tolerate,
 		OnOK: sp.OnOK, OnFail: sp.OnFail, Total: len(sp.Targets), Deadline: now.Add(sp.Timeout), CreatedAt: now,
 	}
+	if sp.Token == "" {
+		b.Expires = now.Add(sp.Timeout + SyncRetention)
+	}
 	br, err := batchRecord(b)
 	if err != nil {
 		return nil, err
@@ -177,7 +188,7 @@ func (s *Service) Open(ctx context.Context, sp Spec) (*Batch, error) {
 		for i := 0; i < len(sp.Targets); i += 50 {
 			var ops []store.Op
 			for _, t := range sp.Targets[i:min(i+50, len(sp.Targets))] {
-				e := &Entry{BatchID: b.ID, NodeID: t.NodeID, NodeName: t.NodeName, Status: Pending}
+				e := &Entry{BatchID: b.ID, NodeID: t.NodeID, NodeName: t.NodeName, Status: Pending, Expires: b.Expires}
 				if t.Command != nil {
 					e.CommandID = t.Command.ID
 				}
@@ -371,16 +382,11 @@ func (s *Service) complete(ctx context.Context, batchID string) error {
 		return err
 	}
 	failedStage := out.Failed > 0 && !b.Tolerate
-	if _, err := s.DB.UpdateStage(ctx, b.ActionID, b.ComponentID, b.Stage, func(st *model.Stage) {
-		now := s.DB.Now()
-		st.NodesTotal, st.NodesDone, st.NodesFailed, st.Failures = b.Total, b.Done, b.Failed, out.Errors
-		st.FinishedAt = &now
-		st.Status = "SUCCEEDED"
-		if failedStage {
-			st.Status = "FAILED"
+	// A batch without a token answers a synchronous API call: no action shows a stage for it.
+	if b.Token != "" {
+		if err := s.stageDone(ctx, &b, out, failedStage); err != nil {
+			return err
 		}
-	}); err != nil {
-		return err
 	}
 	if b.Token != "" {
 		if failedStage {
@@ -399,6 +405,20 @@ func (s *Service) complete(ctx context.Context, batchID string) error {
 		}
 	}
 	_, err = s.update(ctx, b.ID, func(x *Batch) error { x.Notified = true; return nil })
+	return err
+}
+
+// stageDone records the batch's end on its action's stage.
+func (s *Service) stageDone(ctx context.Context, b *Batch, out Outcome, failed bool) error {
+	_, err := s.DB.UpdateStage(ctx, b.ActionID, b.ComponentID, b.Stage, func(st *model.Stage) {
+		now := s.DB.Now()
+		st.NodesTotal, st.NodesDone, st.NodesFailed, st.Failures = b.Total, b.Done, b.Failed, out.Errors
+		st.FinishedAt = &now
+		st.Status = "SUCCEEDED"
+		if failed {
+			st.Status = "FAILED"
+		}
+	})
 	return err
 }
 
