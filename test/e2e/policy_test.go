@@ -385,3 +385,39 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestPolicyHealthEscalatesRebootThenReplace: recovery escalates. A node whose compute
+// node goes down is silent: the restart step needs its agent and is skipped, the reboot
+// is tried and judged after the grace period (no heartbeat: not healed), the replace
+// heals it on another host. The action shows each step.
+func TestPolicyHealthEscalatesRebootThenReplace(t *testing.T) {
+	s := harness.Start(t, harness.Options{})
+	c := s.Client(t, "demo")
+	topo := lcCreate(t, c, lcTopology("esc-1", 3, 0, -1))
+	zk := lcComp(t, topo, "zk")
+	plAttach(t, c, zk.ID, plPolicy(t, c, "escalate", plHealth("restart", "reboot", "replace")))
+	victim := lcNode(t, zk, 2)
+	cn := plVM(t, s, victim.ServerID).CN
+	s.Admin(t, "POST", "/cns/"+cn+"/down", nil)
+	defer s.Admin(t, "POST", "/cns/"+cn+"/up", nil)
+
+	healed := plWaitEvent(t, c, topo.ID, "node.healed", victim.ID, 90*time.Second)
+	if !strings.Contains(healed.Message, "healed by replace") {
+		t.Fatalf("healed event: %s", healed.Message)
+	}
+	heals := plActions(t, c, topo.ID, "heal_node")
+	if len(heals) != 1 {
+		t.Fatalf("heal actions %+v", heals)
+	}
+	a := harness.WaitAction(t, c, heals[0].ID, 30*time.Second)
+	lcSucceeded(t, a)
+	start, _ := lcStage(a, "zk", "heal/start")
+	reboot, okR := lcStage(a, "zk", "heal/reboot#1")
+	replace, okP := lcStage(a, "zk", "heal/replace#2")
+	if !strings.Contains(start.Detail, "steps reboot → replace") || !okR || reboot.Status != "FAILED" || !okP || replace.Status != "SUCCEEDED" {
+		t.Fatalf("escalation stages:\n%s", lcStages(a))
+	}
+	if n := plNodeByID(t, lcTopo(t, c, topo.ID), victim.ID); n.Hypervisor == victim.Hypervisor || n.Status != "ACTIVE" {
+		t.Errorf("after recovery: %s on %s (was %s)", n.Status, n.Hypervisor, victim.Hypervisor)
+	}
+}
