@@ -46,5 +46,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(policyCmd())
 	root.AddCommand(opstateCmd(), convergeCmd())
 	root.AddCommand(eventsCmd(), cancelCmd())
+	root.AddCommand(configCmd())
+	addComponentTest(root) // component add|test|upgrade (componenttest.go)
 	return root
 }

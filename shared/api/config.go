@@ -504,7 +504,7 @@ func (s *Server) updateComponent(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	if body.Version == c.Version && !plan.Changed() {
+	if body.Version == c.Version && !installs(&plan) {
 		return errs.Invalidf("version", "component %s is at version %s already", c.Name, c.Version)
 	}
 	from := c.Version
@@ -516,6 +516,17 @@ func (s *Server) updateComponent(w http.ResponseWriter, r *http.Request) error {
 		Message: fmt.Sprintf("%s asked to upgrade component %s from %s to %s", principal(r).UserName, c.Name, from, body.Version)})
 	writeJSON(w, http.StatusAccepted, ComponentUpdated{Component: c, Action: actionRef(a.ID), Plan: plan})
 	return nil
+}
+
+// installs reports whether a plan installs a version on some node: the same version
+// again finishes an upgrade that stopped half way.
+func installs(p *stages.ConfigPlan) bool {
+	for _, n := range p.Nodes {
+		if n.Install != "" && n.Roll {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) readScripts(w http.ResponseWriter, r *http.Request) error {

@@ -141,6 +141,8 @@ type NodePlan struct {
 	Install string `json:"install,omitempty"`
 	// First: the node has never been configured (a node a flexup added).
 	First bool `json:"first_configuration,omitempty"`
+	// Incomplete: the node received configuration it never validated (a roll stopped on it).
+	Incomplete bool `json:"incomplete,omitempty"`
 	// Skipped says why a node that differs is not rolled (unreachable, maintenance, ...).
 	Skipped string           `json:"skipped,omitempty"`
 	Config  model.NodeConfig `json:"-"`
@@ -275,11 +277,14 @@ func planNode(n *model.Node, cfg model.NodeConfig, version, restart string, rest
 				break
 			}
 		}
-		if np.Install != "" || n.Status == NodeRestartRequired {
+		// A node that received configuration it did not validate (a roll stopped on it)
+		// is rolled again whatever it received, and restarted to be safe.
+		np.Incomplete = n.Config.Ref != n.ConfigRef
+		if np.Install != "" || n.Status == NodeRestartRequired || np.Incomplete {
 			np.RestartRequired = true
 		}
 	}
-	wants := np.First || len(np.Changes) > 0 || np.Install != "" || restart == RestartAll ||
+	wants := np.First || len(np.Changes) > 0 || np.Install != "" || np.Incomplete || restart == RestartAll ||
 		(n.Status == NodeRestartRequired && restart != RestartNone)
 	switch {
 	case !wants:

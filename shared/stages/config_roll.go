@@ -88,16 +88,17 @@ func (e *Env) ConfigChangeCommand(ctx context.Context, in RollCommandIn) (Empty,
 		cmd.Package = &pkg
 	case agentproto.CmdPreConfigure:
 		cmd.Sections, cmd.SitePP, cmd.Ref = nr.Config.Sections, nr.Config.SitePP, nr.Config.Ref
-		if nr.RestartRequired && !nr.First {
-			// From now on the node has configuration that needs a restart to take effect.
-			if _, err := e.DB.UpdateNode(ctx, n.ID, func(x *model.Node) error {
-				if x.Status == model.NodeActive {
-					x.Status = NodeRestartRequired
-				}
-				return nil
-			}); err != nil {
-				return Empty{}, err
+		// The node's record says what it received (its config_ref stays what it validated
+		// until NodeDone): should the roll stop here, the next change compares with this.
+		if _, err := e.DB.UpdateNode(ctx, n.ID, func(x *model.Node) error {
+			cfg := nr.Config
+			x.Config = &cfg
+			if nr.RestartRequired && !nr.First && x.Status == model.NodeActive {
+				x.Status = NodeRestartRequired // configuration that needs a restart to take effect
 			}
+			return nil
+		}); err != nil {
+			return Empty{}, err
 		}
 	case agentproto.CmdConfigure:
 		cmd.Ref = nr.Config.Ref

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -128,8 +129,8 @@ type configApplied struct {
 // userJSON is a user.json setting the given zookeeper options.
 func userJSON(section string, kv map[string]any) map[string]any {
 	var opts []string
-	for k, v := range kv {
-		b, _ := json.Marshal(v)
+	for _, k := range mapKeys(kv) {
+		b, _ := json.Marshal(kv[k])
 		opts = append(opts, fmt.Sprintf(`{"key":%q,"value":%s}`, k, b))
 	}
 	content := fmt.Sprintf(`{"type":"ini","content":[{"section":%q,"options":[%s]}]}`, section, strings.Join(opts, ","))
@@ -141,6 +142,7 @@ func mapKeys(m map[string]any) []string {
 	for k := range m {
 		out = append(out, k)
 	}
+	sort.Strings(out)
 	return out
 }
 
