@@ -135,8 +135,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := []model.Event{}
+	visible := s.eventVisibility(r)
 	for _, e := range evs {
-		if pass(levels, e.Level) && pass(types, e.Type) {
+		if pass(levels, e.Level) && pass(types, e.Type) && visible(e) {
 			out = append(out, e)
 		}
 	}
@@ -176,5 +177,33 @@ func (s *Server) allEvents(r *http.Request, f db.EventFilter, limit int) ([]mode
 			return out, next, nil
 		}
 		q.After = next
+	}
+}
+
+// eventVisibility says which events the caller may see: an event about a topology with
+// the topology (within a project, only its owner sees it, seed 000 §4.1.2); one about
+// no topology to its project's user who caused it, or to the project when nobody did.
+func (s *Server) eventVisibility(r *http.Request) func(model.Event) bool {
+	p := principal(r)
+	if p.Admin {
+		return func(model.Event) bool { return true }
+	}
+	seen := map[string]bool{}
+	return func(e model.Event) bool {
+		if e.TopologyID != "" {
+			ok, known := seen[e.TopologyID]
+			if !known {
+				t, _, err := s.DB.Topology(r.Context(), e.TopologyID)
+				switch {
+				case err == nil:
+					ok = p.CanSee(t.Tenant, t.Owner)
+				default: // gone: its tenant's user who caused the event
+					ok = e.Tenant == p.ProjectID && (e.User == "" || e.User == p.UserName)
+				}
+				seen[e.TopologyID] = ok
+			}
+			return ok
+		}
+		return e.Tenant == p.ProjectID && (e.User == "" || e.User == p.UserName)
 	}
 }
