@@ -203,13 +203,31 @@ func (s *Server) policyView(ctx context.Context, p auth.Principal, pol records.P
 	if err != nil {
 		return v, err
 	}
+	see := s.topologyVisibility(ctx, p)
 	for _, b := range bs {
-		if p.Admin || b.Tenant == p.ProjectID {
+		if see(b.TopologyID) {
 			v.AttachedTo = append(v.AttachedTo, b.ComponentID)
 		}
 	}
 	sort.Strings(v.AttachedTo)
 	return v, nil
+}
+
+// topologyVisibility says whether the caller may see a topology (cached per call).
+func (s *Server) topologyVisibility(ctx context.Context, p auth.Principal) func(string) bool {
+	seen := map[string]bool{}
+	return func(id string) bool {
+		if p.Admin {
+			return true
+		}
+		ok, known := seen[id]
+		if !known {
+			t, _, err := s.DB.Topology(ctx, id)
+			ok = err == nil && p.CanSee(t.Tenant, t.Owner)
+			seen[id] = ok
+		}
+		return ok
+	}
 }
 
 type policyBody struct {
@@ -284,6 +302,7 @@ func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var keep []PolicyView
+	see := s.topologyVisibility(ctx, p)
 	for _, pol := range all {
 		if !pass(types, pol.Type) {
 			continue
@@ -291,7 +310,7 @@ func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request) error {
 		_, isBuiltin := builtin(pol.ID)
 		v := PolicyView{Policy: pol, Builtin: isBuiltin, AttachedTo: []string{}}
 		for _, b := range bs {
-			if b.PolicyID == pol.ID && (p.Admin || b.Tenant == p.ProjectID) {
+			if b.PolicyID == pol.ID && see(b.TopologyID) {
 				v.AttachedTo = append(v.AttachedTo, b.ComponentID)
 			}
 		}
@@ -418,9 +437,15 @@ func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(bs) > 0 {
+		see := s.topologyVisibility(ctx, p)
 		var comps []string
 		for _, b := range bs {
-			comps = append(comps, b.ComponentID)
+			if see(b.TopologyID) {
+				comps = append(comps, b.ComponentID)
+			}
+		}
+		if len(comps) < len(bs) {
+			comps = append(comps, fmt.Sprintf("%d of other users", len(bs)-len(comps)))
 		}
 		return errs.Conflictf("policy %s is attached to component(s) %s: detach it first", id, strings.Join(comps, ", "))
 	}
