@@ -270,6 +270,14 @@ func (c *Checker) scanActions(ctx context.Context, st *checkerState) (int, error
 			}
 			last = a.ID
 			switch a.Status {
+			case model.ActionSucceeded:
+				if a.Kind == "delete_topology" && a.TopologyID != "" {
+					if _, _, err := c.DB.Topology(ctx, a.TopologyID); errs.Is(err, errs.NotFound) {
+						if _, err := c.records().CollectTopology(ctx, a.TopologyID); err != nil {
+							return raised, err
+						}
+					}
+				}
 			case model.ActionFailed:
 				if err := c.raiseFailed(ctx, &a); err != nil {
 					return raised, err

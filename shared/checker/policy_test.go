@@ -399,3 +399,25 @@ func TestDriftIsAnEvent(t *testing.T) {
 		t.Fatalf("the same drift reported again: %d events", len(evs))
 	}
 }
+
+func TestDeletedTopologyRecordsCollected(t *testing.T) {
+	f := newFixture(t, 1)
+	f.attach(healthSpec)
+	f.setOpState(policy.LevelComponent, f.comp.ID, policy.Settings{Autohealing: policy.Off})
+	if err := f.db.S.Write(f.ctx, store.Del(db.KindTopology, "topo-1", store.Any, 0)); err != nil {
+		t.Fatal(err)
+	}
+	a := model.Action{ID: db.NewID("act"), Kind: "delete_topology", Tenant: "p", TopologyID: "topo-1", Status: model.ActionSucceeded, CreatedAt: f.db.Now()}
+	ar, _ := db.ActionRecord(&a)
+	if err := f.db.S.Write(f.ctx, store.Put(ar, store.Any)); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(ActionScanEvery)
+	f.tick()
+	for _, kind := range []string{records.KindBinding, records.KindOpState} {
+		recs, _, err := f.db.S.List(f.ctx, kind, store.Query{Index: store.IdxTopology, Part: "topo-1"})
+		if err != nil || len(recs) != 0 {
+			t.Errorf("%s records left: %d (%v)", kind, len(recs), err)
+		}
+	}
+}

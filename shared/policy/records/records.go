@@ -166,8 +166,9 @@ type Receiver struct {
 func ReceiverRecord(v *Receiver) (store.Record, error) {
 	r, err := store.Encode(KindReceiver, v.ID, v)
 	r.Index = map[string]store.IndexKey{
-		store.IdxTenant: {Part: v.Tenant, Sort: v.Name + "/" + v.ID},
-		store.IdxParent: {Part: v.ComponentID, Sort: v.ID},
+		store.IdxTenant:   {Part: v.Tenant, Sort: v.Name + "/" + v.ID},
+		store.IdxParent:   {Part: v.ComponentID, Sort: v.ID},
+		store.IdxTopology: {Part: v.TopologyID, Sort: v.ID},
 	}
 	return r, err
 }
@@ -618,4 +619,29 @@ func (r *Records) ConvergePlan(ctx context.Context, actionID string) (StoredPlan
 		return p, fmt.Errorf("convergence %s has no stored plan", actionID)
 	}
 	return p, err
+}
+
+// CollectTopology deletes the policy records of a deleted topology: bindings, receivers,
+// operational states, node and component state variables. It returns how many it
+// deleted.
+func (r *Records) CollectTopology(ctx context.Context, topologyID string) (int, error) {
+	n := 0
+	for _, kind := range []string{KindBinding, KindReceiver, KindOpState, KindNodeFlags, KindComponentState} {
+		for {
+			recs, _, err := r.DB.S.List(ctx, kind, store.Query{Index: store.IdxTopology, Part: topologyID, Limit: 100})
+			if err != nil {
+				return n, err
+			}
+			if len(recs) == 0 {
+				break
+			}
+			for _, rec := range recs {
+				if err := r.Delete(ctx, kind, rec.ID); err != nil {
+					return n, err
+				}
+				n++
+			}
+		}
+	}
+	return n, nil
 }
