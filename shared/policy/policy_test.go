@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -410,5 +411,95 @@ func TestWindows(t *testing.T) {
 		if err := ValidateWindows("w", tc.ws); errs.FieldOf(err) != tc.field {
 			t.Errorf("%+v: got %v, want Invalid on %s", tc.ws, err, tc.field)
 		}
+	}
+}
+
+func TestPlanConvergence(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	zkType := model.ComponentType{Type: "zookeeper", Roles: []string{"zookeeper"}, Quorum: true}
+	kType := model.ComponentType{Type: "kafka", Roles: []string{"kafka"}}
+	mk := func(comp string, n int, flavor string) []model.Node {
+		var out []model.Node
+		for i := 1; i <= n; i++ {
+			out = append(out, model.Node{ID: comp + "-" + string(rune('0'+i)), Name: comp + string(rune('0'+i)), ComponentID: comp,
+				Role: map[string]string{"zk": "zookeeper", "kafka": "kafka"}[comp], Status: model.NodeActive, Flavor: flavor,
+				CreatedAt: t0.Add(time.Duration(i) * time.Hour)})
+		}
+		return out
+	}
+	observed := func() []Observed {
+		return []Observed{
+			{Component: model.Component{ID: "zk", Name: "zk", Type: "zookeeper", Version: "3.4.6", Size: 3, Flavor: "small", DependsOn: []string{}}, Type: zkType, Nodes: mk("zk", 3, "small")},
+			{Component: model.Component{ID: "kafka", Name: "kafka", Type: "kafka", Version: "0.10.2.1", Size: 2, Flavor: "medium", DependsOn: []string{"zk"}}, Type: kType,
+				Nodes: mk("kafka", 2, "medium"), Deletion: &DeletionSpec{Criteria: OldestFirst}},
+		}
+	}
+	spec := func(zkFlavor string, kafka int, version string, extra ...model.ComponentSpec) *model.CreateTopology {
+		return &model.CreateTopology{Name: "t", AvailabilityZone: "az1", Components: append([]model.ComponentSpec{
+			{Name: "zk", Type: "zookeeper", Version: "3.4.6", Size: 3, Flavor: zkFlavor},
+			{Name: "kafka", Type: "kafka", Version: version, Size: kafka, Flavor: "medium", DependsOn: model.StringList{"zk"}},
+		}, extra...)}
+	}
+	for _, tc := range []struct {
+		name        string
+		desired     *model.CreateTopology
+		changes     int
+		steps       string
+		unsupported int
+	}{
+		{"in sync", spec("small", 2, "0.10.2.1"), 0, "", 0},
+		{"grow and upgrade kafka", spec("small", 3, "2.8.1"), 2, "upgrade kafka, add kafka x1", 0},
+		{"shrink kafka, oldest first", spec("small", 1, "0.10.2.1"), 1, "remove kafka-1", 0},
+		{"new zk flavor: replace each", spec("large", 2, "0.10.2.1"), 3, "replace zk-1, replace zk-2, replace zk-3", 0},
+		{"a new component", spec("small", 2, "0.10.2.1", model.ComponentSpec{Name: "x", Type: "kafka", Version: "0.10.2.1", Size: 1}), 0, "", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := PlanConvergence("topo", "t", "az1", tc.desired, observed(), 1)
+			var steps []string
+			for _, s := range p.Steps() {
+				switch s.Kind {
+				case StepAdd:
+					steps = append(steps, fmt.Sprintf("add %s x%d", s.Component, s.Count))
+				case StepUpgrade:
+					steps = append(steps, "upgrade "+s.Component)
+				default:
+					steps = append(steps, s.Kind+" "+s.NodeID)
+				}
+			}
+			if p.Changes != tc.changes || strings.Join(steps, ", ") != tc.steps || len(p.Unsupported) != tc.unsupported {
+				t.Fatalf("changes %d steps %q unsupported %v; want %d %q %d", p.Changes, strings.Join(steps, ", "), p.Unsupported, tc.changes, tc.steps, tc.unsupported)
+			}
+			// Planning twice at one revision plans the same.
+			a, _ := json.Marshal(PlanConvergence("topo", "t", "az1", tc.desired, observed(), 1))
+			b, _ := json.Marshal(p)
+			if string(a) != string(b) {
+				t.Error("two plans of the same inputs differ")
+			}
+		})
+	}
+	// Growing kafka lists what reconfigures with its membership: kafka's dependents (none)
+	// and, for zookeeper (a quorum), itself.
+	grow := spec("small", 2, "0.10.2.1")
+	grow.Components[0].Size = 4
+	p := PlanConvergence("topo", "t", "az1", grow, observed(), 1)
+	if got := p.Components[0].Reconfigure; !slices.Equal(got, []string{"zk", "kafka"}) {
+		t.Errorf("zk grows: reconfigure %v, want zk and its dependent kafka", got)
+	}
+}
+
+func TestDrift(t *testing.T) {
+	c := &model.Component{Name: "kafka", Version: "2.8.1", Size: 2, Flavor: "medium"}
+	nodes := []model.Node{
+		{ID: "a", Name: "k1", Role: "kafka", Status: model.NodeActive, Flavor: "medium"},
+		{ID: "b", Name: "k2", Role: "kafka", Status: model.NodeUnreachable, Flavor: "small"},
+		{ID: "c", Name: "k3", Role: "kafka", Status: model.NodeDeleting, Flavor: "medium"},
+	}
+	got := Drift(c, model.ComponentType{}, nodes, map[string]string{"a": "0.10.2.1", "b": "2.8.1"})
+	want := []string{"kafka: node k1 runs 0.10.2.1, want 2.8.1", "kafka: node k2 has flavor small, want medium", "kafka: node k2 is UNREACHABLE"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("drift %q, want %q", got, want)
+	}
+	if got := Drift(c, model.ComponentType{}, nodes[:1], map[string]string{"a": "2.8.1"}); !slices.Equal(got, []string{"kafka: 1 kafka node(s), want 2"}) {
+		t.Fatalf("missing node: %q", got)
 	}
 }
