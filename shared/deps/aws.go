@@ -23,6 +23,10 @@ const (
 	EnvBucket        = "STRAAS_BUCKET"               // blob bucket
 	EnvAlertTopic    = "STRAAS_ALERT_TOPIC_ARN"      // SNS topic of alerts ("" logs them)
 	EnvMachinePrefix = "STRAAS_STATE_MACHINE_PREFIX" // state machines are <prefix><name>
+	// EnvMachineARNPrefix, when set, is the ARN of every state machine but its name's
+	// last part (arn:aws:states:<region>:<account>:stateMachine:<prefix>): the functions
+	// then start workflows without listing the machines (states:ListStateMachines).
+	EnvMachineARNPrefix = "STRAAS_STATE_MACHINE_ARN_PREFIX"
 
 	EnvKeystoneURL     = "STRAAS_KEYSTONE_URL"     // Keystone v3 that validates API tokens (required)
 	EnvKeystoneUser    = "STRAAS_KEYSTONE_USER"    // service user allowed to validate tokens
@@ -56,9 +60,13 @@ const (
 	EnvStageTimeout     = "STRAAS_STAGE_TIMEOUT"     // Go duration (default 15m)
 	EnvSpawnTimeout     = "STRAAS_SPAWN_TIMEOUT"     // default 10m: keep below the Spawn function's timeout
 	EnvStaleAfter       = "STRAAS_STALE_AFTER"       // default 3m
-	EnvLeaseRenewal     = "STRAAS_LEASE_RENEWAL"     // default 1m
+	EnvLeaseRenewal     = "STRAAS_LEASE_RENEWAL"     // agents' lease period (user data lease_seconds); default 1m
 	EnvLogLevel         = "STRAAS_LOG_LEVEL"         // debug, info (default), warn, error
 )
+
+// StaleMarginBeats is how many heartbeat intervals beyond the lease renewal period the
+// checker's stale threshold must leave (ParseAWSConfig).
+const StaleMarginBeats = 3
 
 // DefaultGitDir is where Lambda keeps its git mirrors: /tmp is its only writable place.
 const DefaultGitDir = "/tmp/straas-git"
@@ -72,6 +80,8 @@ type AWSConfig struct {
 	Bucket        string
 	AlertTopicARN string
 	MachinePrefix string
+	// MachineARNPrefix + a machine's name is its ARN ("" finds machines by listing).
+	MachineARNPrefix string
 
 	Keystone KeystoneConfig
 	Clouds   map[string]cloud.Options // by zone; passwords come from the secret
@@ -79,6 +89,10 @@ type AWSConfig struct {
 
 	SecretARN    string
 	SecretInline string // the secret's JSON itself (local runs); SecretARN wins
+
+	// CMDBURL is the CMDB endpoint of the CMS routes (EnvCMDBURL; its token is the
+	// secret's cmdb_token); "" keeps the models in the table.
+	CMDBURL string
 
 	HeartbeatSeconds int
 	StageTimeout     time.Duration
@@ -107,13 +121,16 @@ type GitConfig struct {
 
 // Secret is the JSON document of the credentials secret:
 //
-//	{"keystone_password": "...", "git_token": "...", "cloud_passwords": {"az1": "..."}}
+//	{"keystone_password": "...", "git_token": "...", "cloud_passwords": {"az1": "..."},
+//	 "cmdb_token": "..."}
 //
-// A zone without a cloud password uses the Keystone password (the same user).
+// A zone without a cloud password uses the Keystone password (the same user). cmdb_token
+// is the bearer token of the CMDB at STRAAS_CMDB_URL, if one is configured.
 type Secret struct {
 	KeystonePassword string            `json:"keystone_password"`
 	GitToken         string            `json:"git_token"`
 	CloudPasswords   map[string]string `json:"cloud_passwords,omitempty"`
+	CMDBToken        string            `json:"cmdb_token,omitempty"`
 }
 
 // String never shows the credentials, so a Secret cannot leak through a log line.
@@ -164,11 +181,12 @@ func ParseAWSConfig(getenv func(string) string) (AWSConfig, error) {
 		return d
 	}
 	c := AWSConfig{
-		Table:         need(EnvTable),
-		StatusQueue:   get(EnvStatusQueue, queue.Status),
-		Bucket:        get(EnvBucket, ""),
-		AlertTopicARN: get(EnvAlertTopic, ""),
-		MachinePrefix: get(EnvMachinePrefix, ""),
+		Table:            need(EnvTable),
+		StatusQueue:      get(EnvStatusQueue, queue.Status),
+		Bucket:           get(EnvBucket, ""),
+		AlertTopicARN:    get(EnvAlertTopic, ""),
+		MachinePrefix:    get(EnvMachinePrefix, ""),
+		MachineARNPrefix: get(EnvMachineARNPrefix, ""),
 		Keystone: KeystoneConfig{
 			URL: need(EnvKeystoneURL), Username: get(EnvKeystoneUser, "straas"), Project: get(EnvKeystoneProject, "service"),
 			Domain: get(EnvKeystoneDomain, "Default"), AdminProject: get(EnvAdminProject, "admin"),
@@ -179,6 +197,7 @@ func ParseAWSConfig(getenv func(string) string) (AWSConfig, error) {
 		},
 		SecretARN:    get(EnvSecretARN, ""),
 		SecretInline: getenv(EnvSecret),
+		CMDBURL:      get(EnvCMDBURL, ""),
 		StageTimeout: dur(EnvStageTimeout, 15*time.Minute),
 		SpawnTimeout: dur(EnvSpawnTimeout, 10*time.Minute),
 		StaleAfter:   dur(EnvStaleAfter, 3*time.Minute),
@@ -194,9 +213,17 @@ func ParseAWSConfig(getenv func(string) string) (AWSConfig, error) {
 			c.HeartbeatSeconds = n
 		}
 	}
-	if c.LeaseRenewal >= c.StaleAfter {
-		bad = append(bad, fmt.Sprintf("%s (%s) must exceed %s (%s): a node renewing its lease would look stale",
-			EnvStaleAfter, c.StaleAfter, EnvLeaseRenewal, c.LeaseRenewal))
+	if p := c.MachineARNPrefix; p != "" && (!strings.HasPrefix(p, "arn:") || !strings.Contains(p, ":stateMachine:") ||
+		!strings.HasSuffix(p, c.MachinePrefix)) {
+		bad = append(bad, fmt.Sprintf("%s=%q is not arn:<partition>:states:<region>:<account>:stateMachine:%s",
+			EnvMachineARNPrefix, p, c.MachinePrefix))
+	}
+	// Agents renew their lease once per lease period, at the first heartbeat due after it
+	// (up to an interval late, plus jitter and queueing): the checker must allow a few
+	// intervals more before it calls a node silent.
+	if margin := c.LeaseRenewal + StaleMarginBeats*time.Duration(c.HeartbeatSeconds)*time.Second; margin >= c.StaleAfter {
+		bad = append(bad, fmt.Sprintf("%s (%s) must exceed %s (%s) plus %d heartbeat intervals (%s = %ds): a node renewing its lease would look stale",
+			EnvStaleAfter, c.StaleAfter, EnvLeaseRenewal, c.LeaseRenewal, StaleMarginBeats, EnvHeartbeatSeconds, c.HeartbeatSeconds))
 	}
 	c.Clouds = map[string]cloud.Options{}
 	base := cloud.Options{
@@ -242,6 +269,19 @@ func ParseAWSConfig(getenv func(string) string) (AWSConfig, error) {
 		return c, errs.Invalidf("environment", "%s", strings.Join(bad, "; "))
 	}
 	return c, nil
+}
+
+// MachineARNs maps every machine of statemachines/ to its ARN when the configuration
+// gives the ARN prefix, else it is nil (the machines are found by listing).
+func (c AWSConfig) MachineARNs() map[string]string {
+	if c.MachineARNPrefix == "" {
+		return nil
+	}
+	out := map[string]string{}
+	for _, name := range statemachines.Names() {
+		out[name] = c.MachineARNPrefix + name
+	}
+	return out
 }
 
 // Substitutions maps every ${...} of statemachines/*.asl.json for a stack whose

@@ -150,10 +150,14 @@ func (l *Lambda) APIServer(ctx context.Context) (*api.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	lc, err := l.Lifecycle(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return &api.Server{
 		DB: p.db, Launcher: &jobs.Launcher{DB: p.db, Workflow: p.workflow, Log: l.log}, Workflow: p.workflow,
 		Batches: p.batches, Auth: GatewayValidator{}, Catalog: awsCatalog{clouds: l.clouds, repos: l.repos, env: env},
-		Log: l.log.With("component", "api"),
+		Log: l.log.With("component", "api"), Lifecycle: lc,
 	}, nil
 }
 
@@ -324,7 +328,7 @@ func (l *Lambda) ports(ctx context.Context) (*awsPorts, error) {
 		p := &awsPorts{
 			store:    dynamo.New(cfg, l.cfg.Table, dynamo.Options{}),
 			queue:    sqsq.New(cfg, sqsq.Options{}),
-			workflow: sfn.New(cfg, sfn.Options{Prefix: l.cfg.MachinePrefix}),
+			workflow: sfn.New(cfg, sfn.Options{Prefix: l.cfg.MachinePrefix, Machines: l.cfg.MachineARNs()}),
 		}
 		p.db = db.New(p.store, nil)
 		p.batches = &batch.Service{DB: p.db, Queue: p.queue, Workflow: p.workflow, Log: l.log.With("component", "batch")}

@@ -70,7 +70,7 @@ func newStack(t testing.TB) *stack {
 		t.Fatal(err)
 	}
 	res, err := bootstrap.Bootstrap(ctx, s.aws, bootstrap.Options{
-		Table: prefix + "table", StatusQueue: prefix + "status", Topic: prefix + "alerts",
+		Table: prefix + "table", StatusQueue: prefix + "status", Topic: prefix + "alerts", Bucket: prefix + "blobs",
 		StateMachinesDir: filepath.Join(root, "statemachines"), Substitutions: subs, MachinePrefix: prefix,
 	})
 	if err != nil {
@@ -104,7 +104,7 @@ func newStack(t testing.TB) *stack {
 		t.Fatal(err)
 	}
 	s.env = map[string]string{
-		deps.EnvTable: res.Table, deps.EnvStatusQueue: prefix + "status", deps.EnvAlertTopic: res.TopicARN,
+		deps.EnvTable: res.Table, deps.EnvStatusQueue: prefix + "status", deps.EnvAlertTopic: res.TopicARN, deps.EnvBucket: res.Bucket,
 		deps.EnvMachinePrefix: prefix,
 		deps.EnvKeystoneURL:   srv.URL + "/identity/v3", deps.EnvKeystoneUser: "admin", deps.EnvKeystoneProject: "admin",
 		deps.EnvCloudZones: "az1",

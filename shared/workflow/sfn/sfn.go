@@ -47,6 +47,10 @@ type Options struct {
 	Prefix string
 	// RoleARN is the execution role of machines Deploy creates.
 	RoleARN string
+	// Machines maps machine names (without prefix) to ARNs known in advance (a deployed
+	// stack's): Start and Describe then need no ListStateMachines call, nor its
+	// permission. A machine missing here is still looked up by listing.
+	Machines map[string]string
 }
 
 // Engine is a workflow.Engine on Step Functions.
@@ -64,7 +68,11 @@ var _ workflow.Engine = (*Engine)(nil)
 func New(cfg aws.Config, o Options) *Engine { return newEngine(sfn.NewFromConfig(cfg), o) }
 
 func newEngine(api sfnAPI, o Options) *Engine {
-	return &Engine{api: api, o: o, arns: map[string]string{}}
+	arns := make(map[string]string, len(o.Machines))
+	for name, arn := range o.Machines {
+		arns[name] = arn
+	}
+	return &Engine{api: api, o: o, arns: arns}
 }
 
 // DefinitionSuffix names the files LoadDefinitions reads.
