@@ -208,6 +208,7 @@ func configUntagCmd() *cobra.Command {
 func configApplyCmd() *cobra.Command {
 	var dryRun, wait bool
 	var restart string
+	var parallel int
 	cmd := &cobra.Command{
 		Use: "apply COMPONENT_ID REF", Short: "Roll a config ref onto a component's nodes, one at a time", Args: cobra.ExactArgs(2),
 		Long: `apply re-runs pre-config for the component and rolls the nodes whose configuration
@@ -229,6 +230,9 @@ stops the roll; the action names the node. Roll back by applying an earlier tag
 			if restart != "" {
 				q.Set("restart", restart)
 			}
+			if parallel > 0 {
+				q.Set("parallel", fmt.Sprint(parallel))
+			}
 			p := api.Prefix + "/components/" + url.PathEscape(args[0]) + "/tree/" + url.PathEscape(args[1])
 			if len(q) > 0 {
 				p += "?" + q.Encode()
@@ -242,6 +246,7 @@ stops the roll; the action names the node. Roll back by applying an earlier tag
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only show what would change on each node")
 	cmd.Flags().StringVar(&restart, "restart", "", "changed (default), all or none")
+	cmd.Flags().IntVar(&parallel, "parallel", 0, "nodes rolled at once (default 1; a quorum type keeps a majority up)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the roll to end, showing progress")
 	return cmd
 }
@@ -279,8 +284,8 @@ func reportChange(cmd *cobra.Command, c *client.Client, ref *api.ActionRef, plan
 
 // printConfigPlan shows what a configuration change does to each node.
 func printConfigPlan(p stages.ConfigPlan) {
-	fmt.Printf("component %s (%s %s): %s at %s: %d nodes to roll (%d restarted), %d unchanged, %d skipped\n",
-		p.Component, p.Type, p.Version, p.Ref, short(p.Commit), p.ToRoll, p.ToRestart, p.Unchanged, p.Skipped)
+	fmt.Printf("component %s (%s %s): %s at %s: %d nodes to roll (%d restarted), %d unchanged, %d skipped; %d at a time\n",
+		p.Component, p.Type, p.Version, p.Ref, short(p.Commit), p.ToRoll, p.ToRestart, p.Unchanged, p.Skipped, p.Parallel)
 	w := table("NODE", "ROLL", "RESTART", "CHANGES")
 	for _, n := range p.Nodes {
 		var ch []string

@@ -75,6 +75,7 @@ func configRoutes() []Route {
 		{Name: "dry_run", In: "query", Type: "boolean", Description: "only say what would change on each node: the answer has the plan and no action, and nothing changes", Example: "true"},
 		{Name: "restart", In: "query", Enum: []string{stages.RestartChanged, stages.RestartAll, stages.RestartNone},
 			Description: "changed (default): restart nodes where a restart_required option changed; all: roll and restart every node; none: never restart (those nodes stay RESTART_REQUIRED)"},
+		{Name: "parallel", In: "query", Type: "integer", Description: "how many nodes roll at once (default 1; a quorum type keeps a majority of its nodes up)"},
 	}
 	return []Route{
 		{Method: "GET", Pattern: Prefix + "/configurations/tree/{ref}/{path...}", Handler: (*Server).readConfig, Tag: "configurations", Scope: branch,
@@ -390,6 +391,11 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	in := stages.ConfigChangeIn{TopologyID: t.ID, ComponentID: c.ID, Ref: ref, Reason: stages.ReasonApply, Restart: q.Get("restart")}
+	if v := q.Get("parallel"); v != "" {
+		if in.Parallel, err = strconv.Atoi(v); err != nil || in.Parallel < 1 {
+			return errs.Invalidf("parallel", "want a number of nodes from 1 to %d, got %q", stages.MaxParallel, v)
+		}
+	}
 	if err := in.Normalize(); err != nil {
 		return err
 	}

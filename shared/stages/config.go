@@ -66,6 +66,9 @@ type ConfigChangeIn struct {
 	Restart string `json:"restart,omitempty"` // Restart*; default changed
 	// ExcludeNodes are left out of membership and never touched (e.g. nodes being removed).
 	ExcludeNodes []string `json:"exclude_nodes,omitempty"`
+	// Parallel is how many nodes roll at once (default 1); for a quorum type it is capped
+	// so that a majority of the members stays up.
+	Parallel int `json:"parallel,omitempty"`
 }
 
 // Normalize fills defaults and checks the enumerations.
@@ -89,8 +92,17 @@ func (in *ConfigChangeIn) Normalize() error {
 	if in.TopologyID == "" || in.ComponentID == "" {
 		return errs.Invalidf("component_id", "topology_id and component_id are required")
 	}
+	switch {
+	case in.Parallel == 0:
+		in.Parallel = 1
+	case in.Parallel < 0 || in.Parallel > MaxParallel:
+		return errs.Invalidf("parallel", "%d: want 1 to %d nodes at once", in.Parallel, MaxParallel)
+	}
 	return nil
 }
+
+// MaxParallel bounds how many nodes a configuration change rolls at once.
+const MaxParallel = 100
 
 // RestartKeys is implemented by Repos that know the options' metadata. Without it,
 // every changed option is taken to need a restart.
@@ -111,6 +123,7 @@ type ConfigPlan struct {
 	Ref         string     `json:"ref"`    // as asked ("" resolved to the topology's branch)
 	Commit      string     `json:"commit"` // the config commit the ref resolved to
 	Restart     string     `json:"restart"`
+	Parallel    int        `json:"parallel"` // nodes rolled at once
 	Nodes       []NodePlan `json:"nodes"`
 	ToRoll      int        `json:"nodes_to_roll"`
 	ToRestart   int        `json:"nodes_to_restart"`
@@ -216,7 +229,11 @@ func (e *Env) PlanConfigChange(ctx context.Context, in ConfigChangeIn, opt PlanO
 		}
 	}
 	plan := ConfigPlan{TopologyID: t.ID, ComponentID: c.ID, Component: c.Name, Type: c.Type, Version: c.Version,
-		Ref: ref, Commit: out.Ref, Restart: in.Restart, Nodes: []NodePlan{}}
+		Ref: ref, Commit: out.Ref, Restart: in.Restart, Parallel: in.Parallel, Nodes: []NodePlan{}}
+	if ct, err := e.Repos.ComponentType(ctx, c.Type); err == nil && ct.Quorum {
+		// Rolling takes nodes down: a quorum type keeps a majority of its members up.
+		plan.Parallel = max(1, min(plan.Parallel, (len(members)-1)/2))
+	}
 	for i := range members {
 		n := &members[i]
 		cfg, ok := out.Nodes[n.ID]
@@ -364,10 +381,11 @@ type PlanOut struct {
 	Commit    string     `json:"commit"`
 	Nodes     []RollItem `json:"nodes"`
 	Unchanged []string   `json:"unchanged,omitempty"` // member node ids whose configuration is already the target
+	Parallel  int        `json:"parallel"`            // the Map's MaxConcurrency
 	Timeouts  Timeouts   `json:"timeouts"`
 }
 
-// nodeRoll is one node's plan, kept for the roll's steps.
+// nodeRoll is one node's plan, kept for the roll's steps (written once, by the plan).
 type nodeRoll struct {
 	Run             string           `json:"run"`
 	ActionID        string           `json:"action_id"`
@@ -382,8 +400,6 @@ type nodeRoll struct {
 	First           bool             `json:"first,omitempty"`
 	Changed         []string         `json:"changed,omitempty"`
 	Config          model.NodeConfig `json:"config"`
-	Step            string           `json:"step,omitempty"` // the command in flight
-	Done            bool             `json:"done,omitempty"`
 }
 
 // ConfigChangePlan is the workflow's first stage: it plans the change, keeps each rolled
@@ -412,7 +428,7 @@ func (e *Env) ConfigChangePlan(ctx context.Context, in ConfigRunIn) (PlanOut, er
 	if err != nil {
 		return PlanOut{}, err
 	}
-	out := PlanOut{Run: run, Commit: plan.Commit, Nodes: []RollItem{},
+	out := PlanOut{Run: run, Commit: plan.Commit, Nodes: []RollItem{}, Parallel: plan.Parallel,
 		Timeouts: Timeouts{Stage: int(e.Settings.StageTimeout/time.Second) + 60}}
 	for _, np := range plan.Nodes {
 		if !np.Roll {

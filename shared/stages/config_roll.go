@@ -42,6 +42,45 @@ func (e *Env) rolls(ctx context.Context, run string) ([]nodeRoll, error) {
 	return store.All[nodeRoll](ctx, e.DB.S, kindConfigRoll, store.Query{Index: store.IdxParent, Part: run})
 }
 
+// rollBatch is the id of the batch that runs one step of one node's roll: the batches
+// also tell how far each node got, should the roll stop.
+func rollBatch(actionID, componentID, run, nodeID, command string) string {
+	return batch.ID(actionID, componentID, "config_change/"+run+"/"+nodeID+"/"+command)
+}
+
+// rollProgress is how far a node's roll got: the steps whose batch succeeded, and the
+// step that failed or is in flight ("" when none).
+func (e *Env) rollProgress(ctx context.Context, actionID, componentID string, nr *nodeRoll) (ok []string, at string, failed bool, err error) {
+	for _, step := range rollSteps(nr) {
+		b, err := e.Batches.Get(ctx, rollBatch(actionID, componentID, nr.Run, nr.NodeID, step))
+		switch {
+		case errs.Is(err, errs.NotFound):
+			return ok, "", false, nil
+		case err != nil:
+			return nil, "", false, err
+		case !b.Completed:
+			return ok, step, false, nil
+		case b.Failed > 0:
+			return ok, step, true, nil
+		}
+		ok = append(ok, step)
+	}
+	return ok, "", false, nil
+}
+
+// stageStep marks a node's stage running a step, in one write.
+func (e *Env) stageStep(ctx context.Context, actionID, componentID, stage, detail string) {
+	_, err := e.DB.UpdateStage(ctx, actionID, componentID, stage, func(s *model.Stage) {
+		if s.Status == "" || s.Status == "FAILED" {
+			s.StartedAt = e.DB.Now()
+		}
+		s.Status, s.FinishedAt, s.Detail = "RUNNING", nil, detail
+	})
+	if err != nil {
+		e.Log.Warn("record stage step", "action", actionID, "stage", stage, "err", err)
+	}
+}
+
 // RollCommandIn is the payload of one roll step (a .waitForTaskToken task).
 type RollCommandIn struct {
 	Token       string `json:"token"`
@@ -69,15 +108,8 @@ func (e *Env) ConfigChangeCommand(ctx context.Context, in RollCommandIn) (Empty,
 		return Empty{}, err
 	}
 	stage := ConfigNodeStage(n.Name)
-	e.stageRunning(ctx, in.ActionID, in.ComponentID, stage)
-	e.stageNote(ctx, in.ActionID, in.ComponentID, stage, "running "+in.Command)
-	if nr.Step != in.Command {
-		nr.Step = in.Command
-		if err := e.putRoll(ctx, &nr); err != nil {
-			return Empty{}, err
-		}
-	}
-	id := batch.ID(in.ActionID, in.ComponentID, "config_change/"+in.Run+"/"+n.ID+"/"+in.Command)
+	e.stageStep(ctx, in.ActionID, in.ComponentID, stage, "running "+in.Command)
+	id := rollBatch(in.ActionID, in.ComponentID, in.Run, n.ID, in.Command)
 	cmd := &agentproto.Command{ID: batch.CommandID(id, n.ID), Kind: in.Command, Role: n.Role, Type: c.Type, Version: c.Version}
 	switch in.Command {
 	case agentproto.CmdInstall:
@@ -150,10 +182,6 @@ func (e *Env) ConfigChangeNodeDone(ctx context.Context, in RollNodeIn) (Empty, e
 		return nil
 	})
 	if err != nil {
-		return Empty{}, err
-	}
-	nr.Step, nr.Done = "", true
-	if err := e.putRoll(ctx, &nr); err != nil {
 		return Empty{}, err
 	}
 	steps := rollSteps(&nr)
@@ -283,14 +311,23 @@ func (e *Env) ConfigChangeFailed(ctx context.Context, in ConfigRunIn) (ConfigRes
 	if err != nil {
 		return ConfigResult{}, err
 	}
+	// How far each node got, from its batches: the node whose step failed (else the one
+	// in flight, when a step timed out) is the cause; nodes whose validate passed are done.
 	var failing *nodeRoll
-	done := 0
+	var step string
+	done, sawFailure := 0, false
 	for i := range rolls {
+		ok, at, failed, err := e.rollProgress(ctx, req.ActionID, c.ID, &rolls[i])
+		if err != nil {
+			return ConfigResult{}, err
+		}
 		switch {
-		case rolls[i].Done:
+		case len(ok) > 0 && ok[len(ok)-1] == agentproto.CmdValidate:
 			done++
-		case rolls[i].Step != "" && failing == nil:
-			failing = &rolls[i]
+		case failed && !sawFailure:
+			failing, step, sawFailure = &rolls[i], at, true
+		case at != "" && failing == nil:
+			failing, step = &rolls[i], at
 		}
 	}
 	out := ConfigResult{Status: model.ActionFailed, Error: se.Error, Cause: se.Cause, Rolled: done}
@@ -300,9 +337,8 @@ func (e *Env) ConfigChangeFailed(ctx context.Context, in ConfigRunIn) (ConfigRes
 		if se.Error != "States.Timeout" {
 			out.Error = "NodeCommandFailed"
 		}
-		out.Cause = fmt.Sprintf("%s failed on node %s: %s; the roll stopped after %d of %d nodes", failing.Step, failing.Name, why, done, len(rolls))
-		aerr = &model.ActionError{Component: c.Name, Stage: failing.Step, Node: failing.Name, Error: out.Error, Cause: out.Cause}
-		step := failing.Step
+		out.Cause = fmt.Sprintf("%s failed on node %s: %s; the roll stopped after %d of %d nodes", step, failing.Name, why, done, len(rolls))
+		aerr = &model.ActionError{Component: c.Name, Stage: step, Node: failing.Name, Error: out.Error, Cause: out.Cause}
 		if _, err := e.DB.UpdateNode(ctx, failing.NodeID, func(x *model.Node) error {
 			x.Error = "configuration change: " + step + ": " + why
 			return nil

@@ -137,8 +137,8 @@ func TestAddComponentByScripts(t *testing.T) {
 	// Its owner changes its configuration.
 	var w configWritten
 	cfgMust(t, demo, "PUT", treePath(topo.ConfigBranch, "app/redis/7.2/user.json"), userJSON("redis", map[string]any{"maxmemory": "2gb"}), &w)
-	plan, ca := apply(t, demo, cache.ID, topo.ConfigBranch, "")
-	if ca.Status != "SUCCEEDED" || plan.Plan.ToRoll != 2 || plan.Plan.ToRestart != 0 {
+	plan, ca := apply(t, demo, cache.ID, topo.ConfigBranch, "parallel=2") // not a quorum type: both at once
+	if ca.Status != "SUCCEEDED" || plan.Plan.ToRoll != 2 || plan.Plan.ToRestart != 0 || plan.Plan.Parallel != 2 {
 		t.Fatalf("config change of redis: %s %+v, plan %+v", ca.Status, ca.Error, plan.Plan)
 	}
 	for _, n := range componentNamed(t, demo, topo.ID, "cache").Nodes {

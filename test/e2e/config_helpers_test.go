@@ -118,6 +118,7 @@ type configPlan struct {
 	Nodes     []nodePlan `json:"nodes"`
 	ToRoll    int        `json:"nodes_to_roll"`
 	ToRestart int        `json:"nodes_to_restart"`
+	Parallel  int        `json:"parallel"`
 }
 
 type configApplied struct {

@@ -134,6 +134,8 @@ func TestConfigRoutes(t *testing.T) {
 		{"a commit, admin", "admin", "PUT", dryRun(masterHead.Commit), nil, 202, "", ""},
 		{"missing tag", "demo", "PUT", dryRun(branch + "&nope"), nil, 404, "", ""},
 		{"bad restart", "demo", "PUT", dryRun(branch) + "&restart=sometimes", nil, 400, "restart", ""},
+		{"bad parallel", "demo", "PUT", dryRun(branch) + "&parallel=0", nil, 400, "parallel", ""},
+		{"too parallel", "demo", "PUT", dryRun(branch) + "&parallel=1000", nil, 400, "parallel", ""},
 		{"bad dry_run", "demo", "PUT", v1 + "/components/" + zk.ID + "/tree/master?dry_run=maybe", nil, 400, "dry_run", ""},
 
 		// Upgrades.

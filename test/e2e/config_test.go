@@ -36,7 +36,7 @@ func TestConfigChangeApply(t *testing.T) {
 	if st, err := cfgCall(t, c, "PUT", v1+"/components/"+zk.ID+"/tree/"+branch+"?dry_run=true", nil, &dry); st != 202 {
 		t.Fatalf("dry run: %d %v", st, err)
 	}
-	if !dry.DryRun || dry.Action != nil || dry.Plan.Commit != w.Commit || dry.Plan.ToRoll != 3 || dry.Plan.ToRestart != 3 {
+	if !dry.DryRun || dry.Action != nil || dry.Plan.Commit != w.Commit || dry.Plan.ToRoll != 3 || dry.Plan.ToRestart != 3 || dry.Plan.Parallel != 1 {
 		t.Fatalf("dry run plan: %+v", dry)
 	}
 	for _, n := range dry.Plan.Nodes {
@@ -55,6 +55,11 @@ func TestConfigChangeApply(t *testing.T) {
 		if n.ConfigRef == w.Commit {
 			t.Errorf("node %s has the new ref after a dry run", n.Name)
 		}
+	}
+
+	// Rolling zookeeper 3 at a time would lose its quorum: a majority stays up.
+	if st, err := cfgCall(t, c, "PUT", v1+"/components/"+zk.ID+"/tree/"+branch+"?dry_run=true&parallel=3", nil, &dry); st != 202 || dry.Plan.Parallel != 1 {
+		t.Errorf("dry run with parallel=3: %d %v, %d at a time, want 1", st, err, dry.Plan.Parallel)
 	}
 
 	// Apply: 202 with the action; every node rolled with a restart.
