@@ -23,8 +23,10 @@ const (
 	endMark   = "  # END generated\n"
 )
 
-// What a stage function needs beyond the table (least privilege). A stage not listed
-// gets every stage permission: list it here once its needs are known.
+// What a stage function needs beyond the table (least privilege). Every stage a state
+// machine uses must be listed (TestTemplateIsGenerated): read its code for the ports it
+// reaches — Clouds or Repos: secret; Queue.Ensure/Remove: queues; Batches.Open: send and
+// tasks; Batches.Record or releasing dependency tokens: tasks.
 const (
 	needSecret = "secret" // Keystone/OpenStack/git credentials (clouds, repos)
 	needQueues = "queues" // create and delete node command queues
@@ -56,6 +58,46 @@ var stageNeeds = map[string][]string{
 	"ConfigChangeNodeDone": {},
 	"ConfigChangeFinish":   {},
 	"ConfigChangeFailed":   {},
+
+	// Lifecycle operations (flexup, flexdown, replace, services, files, scripts_sync).
+	"LifecycleBegin":     {needSecret},             // type info (drain), flexup's role settings
+	"LifecycleSpawn":     {needSecret, needQueues}, // Nova, node queues
+	"LifecyclePreConfig": {needSecret},             // pre-config data of the script repo
+	"LifecycleMembers":   {needSecret},             // membership of the type
+	"LifecycleFinish":    {},
+	"LifecycleFailed":    {},
+	"DrainNode":          {needSecret, needSend, needTasks}, // the type's drain command
+	"RemoveNode":         {needSecret, needQueues},          // Nova, the node's queue
+	"ReimageNode":        {needSecret, needQueues},          // Nova, the node's queue emptied
+	"ProbeLeader":        {needSend, needTasks},
+	"PlanRestarts":       {},
+	"RestartStep":        {},
+	"NodeCommand":        {needSend, needTasks},
+	"FanOut":             {needSecret, needSend, needTasks}, // sync_scripts reads the scripts' commit
+	"ScopeComponents":    {},
+
+	// Policies: heal, scale, maintenance, converge and their child actions.
+	"HealStart":      {needSecret}, // the type (quorum), the host's state in Nova
+	"HealTurn":       {needSecret}, // the type (quorum)
+	"HealCommand":    {needSend, needTasks},
+	"HealReboot":     {needSecret}, // Nova reboot
+	"HealJudge":      {needSecret}, // the type (quorum)
+	"HealFinish":     {},
+	"PrepareChild":   {},
+	"ChildDone":      {},
+	"ScaleStart":     {needSecret}, // the type's scalable role
+	"ScaleTurn":      {},
+	"ScaleFinish":    {},
+	"MaintStart":     {},
+	"MaintTurn":      {},
+	"MaintPlan":      {needSecret}, // the type (quorum)
+	"MaintSignal":    {needSend, needTasks},
+	"MaintWave":      {},
+	"MaintFinish":    {},
+	"ConvergeStart":  {},
+	"ConvergeTurn":   {},
+	"ConvergeStep":   {needSecret}, // the role's flavor and image
+	"ConvergeFinish": {},
 }
 
 // Timeouts in seconds (default 120): stages that wait for Nova or fetch git repos.
@@ -64,6 +106,15 @@ var stageTimeout = map[string]int{
 	"CName": 60, "AwaitHello": 60, "AwaitDependencies": 60, "FinishComponent": 60, "FailComponent": 60,
 	"FinishJob": 60, "MarkDeleting": 60, "FinishDeletion": 60, "DeletionFailed": 60,
 	"ConfigChangePlan": 300, "ConfigChangeCommand": 300, "ConfigChangeNodeDone": 60, "ConfigChangeFinish": 60, "ConfigChangeFailed": 60,
+
+	"LifecycleBegin": 300, "LifecycleSpawn": 900, "LifecyclePreConfig": 300, "LifecycleMembers": 300,
+	"LifecycleFinish": 60, "LifecycleFailed": 60, "DrainNode": 300, "RemoveNode": 600, "ReimageNode": 600,
+	"ProbeLeader": 60, "PlanRestarts": 60, "RestartStep": 60, "NodeCommand": 60, "FanOut": 300, "ScopeComponents": 60,
+
+	"HealStart": 300, "HealTurn": 300, "HealCommand": 60, "HealReboot": 300, "HealJudge": 300, "HealFinish": 60,
+	"PrepareChild": 60, "ChildDone": 60, "ScaleStart": 300, "ScaleTurn": 60, "ScaleFinish": 60,
+	"MaintStart": 60, "MaintTurn": 60, "MaintPlan": 300, "MaintSignal": 120, "MaintWave": 120, "MaintFinish": 120,
+	"ConvergeStart": 60, "ConvergeTurn": 60, "ConvergeStep": 300, "ConvergeFinish": 60,
 }
 
 // stageDir is the functions/stages folder of a stage: AwaitHello -> await-hello, CName -> cname.
@@ -259,6 +310,19 @@ func TestTemplateIsGenerated(t *testing.T) {
 	for fn := range stageNeeds {
 		if !contains(stages, fn) {
 			t.Errorf("stageNeeds lists %s, which no state machine uses", fn)
+		}
+	}
+	for fn := range stageTimeout {
+		if !contains(stages, fn) {
+			t.Errorf("stageTimeout lists %s, which no state machine uses", fn)
+		}
+	}
+	for _, fn := range stages {
+		if _, ok := stageNeeds[fn]; !ok {
+			t.Errorf("stage %s is not in stageNeeds: list what it reaches (least privilege)", fn)
+		}
+		if _, ok := stageTimeout[fn]; !ok {
+			t.Errorf("stage %s is not in stageTimeout: give it a timeout", fn)
 		}
 	}
 }

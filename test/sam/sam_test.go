@@ -407,3 +407,34 @@ func TestEveryFunctionHasSampleEvents(t *testing.T) {
 		}
 	}
 }
+
+// Functions start workflows by ARN: STRAAS_STATE_MACHINE_ARN_PREFIX plus a machine's
+// name is the ARN of the machine the template names <stack>-<machine>, so that no
+// function needs states:ListStateMachines (which IAM cannot scope).
+func TestMachineARNsNeedNoListing(t *testing.T) {
+	tp := load(t)
+	env := get(tp.root, "Globals", "Function", "Environment", "Variables")
+	prefix := get(env, deps.EnvMachinePrefix)
+	arnPrefix := get(env, deps.EnvMachineARNPrefix)
+	if prefix == nil || prefix.Tag != "!Sub" || prefix.Value != "${AWS::StackName}-" {
+		t.Fatalf("%s: got %s %q, want !Sub \"${AWS::StackName}-\"", deps.EnvMachinePrefix, tagOf(prefix), scalar(prefix))
+	}
+	const want = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-"
+	if arnPrefix == nil || arnPrefix.Tag != "!Sub" || arnPrefix.Value != want {
+		t.Fatalf("%s: got %s %q, want !Sub %q", deps.EnvMachineARNPrefix, tagOf(arnPrefix), scalar(arnPrefix), want)
+	}
+	for id, m := range tp.resources("AWS::Serverless::StateMachine") {
+		uri := scalar(get(m, "Properties", "DefinitionUri"))
+		name := strings.TrimSuffix(strings.TrimPrefix(uri, "statemachines/"), ".asl.json")
+		if n := get(m, "Properties", "Name"); n == nil || n.Tag != "!Sub" || n.Value != "${AWS::StackName}-"+name {
+			t.Errorf("%s Name: got %s %q, want !Sub \"${AWS::StackName}-%s\" (its ARN is the prefix's)", id, tagOf(n), scalar(n), name)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "states:ListStateMachines") {
+		t.Error("template.yaml still grants states:ListStateMachines")
+	}
+}
