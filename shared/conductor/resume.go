@@ -64,8 +64,8 @@ func (c *Conductor) resume(ctx context.Context, env *agentproto.Envelope) error 
 // rebooted, or restarted): its heartbeats that follow come without a gap, so the
 // heartbeat path would never notice.
 func (c *Conductor) helloAgain(ctx context.Context, n *model.Node) error {
-	if n.Status != model.NodeUnreachable {
-		return nil
+	if n.Status != model.NodeUnreachable || n.InstalledVersion == "" {
+		return nil // a node still being created is its creation's business
 	}
 	return c.reachable(ctx, n.ID)
 }

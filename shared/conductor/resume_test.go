@@ -87,15 +87,23 @@ func TestHelloRestoresUnreachable(t *testing.T) {
 	ctx := context.Background()
 	d := db.New(asltest.NewMemStore(), nil)
 	c := &Conductor{DB: d, Batches: &batch.Service{DB: d, Log: slog.Default()}, Log: slog.Default()}
-	n := model.Node{ID: "n1", Name: "t-zk-1", TopologyID: "t", ComponentID: "c", Status: model.NodeUnreachable, Error: "no heartbeat"}
-	if err := d.PutNode(ctx, &n); err != nil {
-		t.Fatal(err)
-	}
-	body, _ := agentproto.Encode(agentproto.Envelope{Type: agentproto.TypeHello, Node: "n1", Hello: &agentproto.Hello{Hostname: "h"}})
-	if err := c.Handle(ctx, body); err != nil {
-		t.Fatal(err)
-	}
-	if got, _, _ := d.Node(ctx, "n1"); got.Status != model.NodeActive || got.Error != "" {
-		t.Fatalf("after hello: %s %q, want ACTIVE", got.Status, got.Error)
+	for _, tc := range []struct {
+		name, installed, want string
+	}{
+		{"a serving node", "3.4.6", model.NodeActive},
+		{"a node being created", "", model.NodeUnreachable},
+	} {
+		n := model.Node{ID: "n-" + tc.want, Name: "t-zk-1", TopologyID: "t", ComponentID: "c", Status: model.NodeUnreachable,
+			Error: "no heartbeat", InstalledVersion: tc.installed}
+		if err := d.PutNode(ctx, &n); err != nil {
+			t.Fatal(err)
+		}
+		body, _ := agentproto.Encode(agentproto.Envelope{Type: agentproto.TypeHello, Node: n.ID, Hello: &agentproto.Hello{Hostname: "h"}})
+		if err := c.Handle(ctx, body); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, _ := d.Node(ctx, n.ID); got.Status != tc.want {
+			t.Errorf("%s after hello: %s, want %s", tc.name, got.Status, tc.want)
+		}
 	}
 }
