@@ -227,9 +227,9 @@ func opFollow(cmd *cobra.Command, c *client.Client, id string, wait bool, what s
 // convergeCmd is `straas converge`: desired-state convergence of a topology.
 func convergeCmd() *cobra.Command {
 	var file string
-	var dry, wait bool
+	var dry, wait, ignoreWindows bool
 	cmd := &cobra.Command{
-		Use:   "converge TOPOLOGY_ID -f DESIRED.json [--dry-run] [--wait]",
+		Use:   "converge TOPOLOGY_ID -f DESIRED.json [--dry-run] [--ignore-windows] [--wait]",
 		Short: "Converge a topology to a desired spec (a creation body): the plan, and its application",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -241,10 +241,14 @@ func convergeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path := api.Prefix + "/topologies/" + url.PathEscape(args[0])
+			q := url.Values{}
 			if dry {
-				path += "?dry_run=true"
+				q.Set("dry_run", "true")
 			}
+			if ignoreWindows {
+				q.Set("ignore_windows", "true")
+			}
+			path := api.Prefix + "/topologies/" + url.PathEscape(args[0]) + "?" + q.Encode()
 			var raw json.RawMessage
 			if _, err := c.Do(cmd.Context(), "PUT", path, body, &raw); err != nil {
 				return err
@@ -269,6 +273,7 @@ func convergeCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the desired spec (the body of a creation)")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "only print the plan")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the convergence ends")
+	cmd.Flags().BoolVar(&ignoreWindows, "ignore-windows", false, "upgrade and replace at once, not in the components' maintenance windows")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

@@ -33,13 +33,24 @@ type ConvergeResponse struct {
 func (s *Server) convergeTopology(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	p := principal(r)
-	dry := false
-	if v := r.URL.Query().Get("dry_run"); v != "" {
+	flag := func(name string) (bool, error) {
+		v := r.URL.Query().Get(name)
+		if v == "" {
+			return false, nil
+		}
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return errs.Invalidf("dry_run", "want true or false, got %q", truncate(v, 20))
+			return false, errs.Invalidf(name, "want true or false, got %q", truncate(v, 20))
 		}
-		dry = b
+		return b, nil
+	}
+	dry, err := flag("dry_run")
+	if err != nil {
+		return err
+	}
+	ignoreWindows, err := flag("ignore_windows")
+	if err != nil {
+		return err
 	}
 	t, trec, ok := ScopedTopology(r)
 	if !ok {
@@ -127,7 +138,7 @@ func (s *Server) convergeTopology(w http.ResponseWriter, r *http.Request) error 
 			Machine: actions.MachineConverge, CreatedAt: now}
 		a.Input, _ = json.Marshal(actions.ConvergeInput{ActionID: a.ID, TopologyID: t.ID, Revision: revision})
 		d.ActionID = a.ID
-		sp := records.StoredPlan{ActionID: a.ID, Plan: plan, Steps: steps}
+		sp := records.StoredPlan{ActionID: a.ID, Plan: plan, Steps: steps, IgnoreWindows: ignoreWindows}
 		for _, c := range touched {
 			sp.Components = append(sp.Components, c.ID)
 		}

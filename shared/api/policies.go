@@ -89,7 +89,9 @@ func policyRoutes() []Route {
 			Summary: "Converge a topology to a desired spec (the body of a creation); with dry_run, only the plan",
 			Request: "create_topology", Status: http.StatusAccepted, Response: ConvergeResponse{},
 			Params: []Param{{Name: "dry_run", In: "query", Type: "boolean", Example: "true",
-				Description: "return the plan (nodes to add and remove per component, upgrades, replacements, settings) without applying it"}}},
+				Description: "return the plan (nodes to add and remove per component, upgrades, replacements, settings) without applying it"},
+				{Name: "ignore_windows", In: "query", Type: "boolean",
+					Description: "run upgrades and replacements at once instead of in the components' maintenance windows"}}},
 	)
 	return routes
 }

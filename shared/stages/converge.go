@@ -104,7 +104,7 @@ func (e *Env) convergeTurn(ctx context.Context, in ConvergeState, sp *records.St
 	if !ok {
 		e.stageRunning(ctx, in.ActionID, "", StageConvergeTurn)
 		e.stageNote(ctx, in.ActionID, "", StageConvergeTurn, "queued behind "+strings.Join(waiting, ", "))
-	} else if s, err := e.DB.UpdateStage(ctx, in.ActionID, "", StageConvergeTurn, func(*model.Stage) {}); err == nil && s.Status == "RUNNING" {
+	} else if s, err := e.stageOf(ctx, in.ActionID, "", StageConvergeTurn); err == nil && s.Status == "RUNNING" {
 		e.stageDone(ctx, in.ActionID, "", StageConvergeTurn, "", nil, turnCame(s.Detail))
 	}
 	return p, nil
@@ -131,6 +131,28 @@ func (e *Env) ConvergeStep(ctx context.Context, in ConvergeStepIn) (ChildIn, err
 	s := sp.Steps[in.Step]
 	ci := ChildIn{Ref: Ref{ActionID: in.ActionID, TopologyID: in.TopologyID, ComponentID: s.ComponentID}, NodeID: s.NodeID,
 		Role: s.Role, Count: s.Count, Version: s.Version, Seq: in.Step, Machines: in.Machines}
+	// Upgrades and replacements are disruptive and not urgent: they wait for the
+	// component's maintenance window (unless the convergence was told not to).
+	if (s.Kind == policy.StepUpgrade || s.Kind == policy.StepRenew) && !sp.IgnoreWindows {
+		ops, err := records.New(e.DB).OpStates(ctx, in.TopologyID)
+		if err != nil {
+			return ci, err
+		}
+		stage := fmt.Sprintf("converge/wait_window#%d", in.Step)
+		if o := policy.NextOpening(ops.Windows(s.ComponentID), e.DB.Now()); !o.Open {
+			ci.WindowWait, ci.WindowUntil = true, o.Opens.UTC().Format(time.RFC3339)
+			msg := fmt.Sprintf("%s is not urgent and waits: %s", describeStep(s), o.Describe())
+			if st, err := e.stageOf(ctx, in.ActionID, s.ComponentID, stage); err != nil || st.Detail != msg {
+				e.stageRunning(ctx, in.ActionID, s.ComponentID, stage)
+				e.stageNote(ctx, in.ActionID, s.ComponentID, stage, msg)
+				e.emit(ctx, model.Event{Type: "maintenance.deferred", TopologyID: in.TopologyID, ComponentID: s.ComponentID,
+					ActionID: in.ActionID, Message: msg, Data: map[string]any{"opens_at": ci.WindowUntil}})
+			}
+			return ci, nil
+		} else if st, err := e.stageOf(ctx, in.ActionID, s.ComponentID, stage); err == nil && st.Status == "RUNNING" {
+			e.stageDone(ctx, in.ActionID, s.ComponentID, stage, "", nil, o.Describe())
+		}
+	}
 	switch s.Kind {
 	case policy.StepRemove:
 		ci.Kind = ActionFlexdown

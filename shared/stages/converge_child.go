@@ -32,6 +32,10 @@ type ChildIn struct {
 	Seq       int    `json:"seq"` // tells apart children of one kind in one parent
 	// Machines maps machine names to ARNs (the state machine's substitutions).
 	Machines map[string]string `json:"machines,omitempty"`
+	// WindowWait: the operation is disruptive and not urgent, and waits for the
+	// component's maintenance window, which opens at WindowUntil (RFC 3339).
+	WindowWait  bool   `json:"window_wait"`
+	WindowUntil string `json:"window_until,omitempty"`
 }
 
 // Child kinds besides the lifecycle ones.

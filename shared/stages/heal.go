@@ -10,12 +10,14 @@ import (
 
 	"github.com/straas/straas/shared/agentproto"
 	"github.com/straas/straas/shared/batch"
+	"github.com/straas/straas/shared/db"
 	"github.com/straas/straas/shared/errs"
 	"github.com/straas/straas/shared/jobs"
 	"github.com/straas/straas/shared/model"
 	"github.com/straas/straas/shared/policy"
 	"github.com/straas/straas/shared/policy/actions"
 	"github.com/straas/straas/shared/policy/records"
+	"github.com/straas/straas/shared/store"
 	"github.com/straas/straas/shared/workflow"
 )
 
@@ -248,7 +250,7 @@ func (e *Env) healTurn(ctx context.Context, in *HealState, hc *healContext, p He
 			return p, nil
 		}
 		p.Ready = true
-		if s, err := e.DB.UpdateStage(ctx, in.ActionID, in.ComponentID, StageHealTurn, func(*model.Stage) {}); err == nil && s.Status == "RUNNING" {
+		if s, err := e.stageOf(ctx, in.ActionID, in.ComponentID, StageHealTurn); err == nil && s.Status == "RUNNING" {
 			e.stageDone(ctx, in.ActionID, in.ComponentID, StageHealTurn, "", nil, "a recovery slot is free")
 		}
 	}
@@ -263,7 +265,7 @@ func (e *Env) healTurn(ctx context.Context, in *HealState, hc *healContext, p He
 				ActionID: in.ActionID, Tenant: hc.comp.Tenant, Message: msg, Data: map[string]any{"opens_at": p.WindowUntil, "step": p.Step}})
 			return p, nil
 		}
-		if s, err := e.DB.UpdateStage(ctx, in.ActionID, in.ComponentID, StageHealWindow, func(*model.Stage) {}); err == nil && s.Status == "RUNNING" {
+		if s, err := e.stageOf(ctx, in.ActionID, in.ComponentID, StageHealWindow); err == nil && s.Status == "RUNNING" {
 			e.stageDone(ctx, in.ActionID, in.ComponentID, StageHealWindow, "", nil, o.Describe())
 		}
 	}
@@ -602,4 +604,10 @@ func (e *Env) refreshFaultDomains(ctx context.Context, componentID string) {
 			e.Log.Warn("record a node's fault domain", "node", n.Name, "err", err)
 		}
 	}
+}
+
+// stageOf reads a stage record without creating it (errs.NotFound when there is none).
+func (e *Env) stageOf(ctx context.Context, actionID, componentID, stage string) (model.Stage, error) {
+	s, _, err := store.Load[model.Stage](ctx, e.DB.S, db.KindStage, db.StageID(actionID, componentID, stage))
+	return s, err
 }

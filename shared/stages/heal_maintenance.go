@@ -93,7 +93,7 @@ func (e *Env) maintTurn(ctx context.Context, in MaintState, p MaintProgress) (Ma
 	if !ok {
 		e.stageRunning(ctx, in.ActionID, "", StageMaintTurn)
 		e.stageNote(ctx, in.ActionID, "", StageMaintTurn, "serialised: queued behind "+strings.Join(waiting, ", "))
-	} else if s, err := e.DB.UpdateStage(ctx, in.ActionID, "", StageMaintTurn, func(*model.Stage) {}); err == nil && s.Status == "RUNNING" {
+	} else if s, err := e.stageOf(ctx, in.ActionID, "", StageMaintTurn); err == nil && s.Status == "RUNNING" {
 		e.stageDone(ctx, in.ActionID, "", StageMaintTurn, "", nil, turnCame(s.Detail))
 	}
 	return p, nil
@@ -149,7 +149,7 @@ func (e *Env) MaintPlan(ctx context.Context, in MaintItem) (MaintPlanOut, error)
 				Tenant: c.Tenant, Message: msg, Data: map[string]any{"opens_at": o.Opens.UTC().Format(time.RFC3339)}})
 			return MaintPlanOut{WindowWait: true, WindowUntil: o.Opens.UTC().Format(time.RFC3339)}, nil
 		}
-		if s, err := e.DB.UpdateStage(ctx, in.ActionID, c.ID, StageMaintWindow, func(*model.Stage) {}); err == nil && s.Status == "RUNNING" {
+		if s, err := e.stageOf(ctx, in.ActionID, c.ID, StageMaintWindow); err == nil && s.Status == "RUNNING" {
 			e.stageDone(ctx, in.ActionID, c.ID, StageMaintWindow, "", nil, o.Describe())
 		}
 	}

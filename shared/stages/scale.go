@@ -132,7 +132,7 @@ func (e *Env) scaleTurn(ctx context.Context, in ScaleState, p ScaleProgress) (Sc
 	if !ok {
 		e.stageRunning(ctx, in.ActionID, in.ComponentID, StageScaleTurn)
 		e.stageNote(ctx, in.ActionID, in.ComponentID, StageScaleTurn, "queued behind "+strings.Join(waiting, ", "))
-	} else if s, err := e.DB.UpdateStage(ctx, in.ActionID, in.ComponentID, StageScaleTurn, func(*model.Stage) {}); err == nil && s.Status == "RUNNING" {
+	} else if s, err := e.stageOf(ctx, in.ActionID, in.ComponentID, StageScaleTurn); err == nil && s.Status == "RUNNING" {
 		e.stageDone(ctx, in.ActionID, in.ComponentID, StageScaleTurn, "", nil, turnCame(s.Detail))
 	}
 	return p, nil

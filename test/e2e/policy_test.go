@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -419,5 +420,44 @@ func TestPolicyHealthEscalatesRebootThenReplace(t *testing.T) {
 	}
 	if n := plNodeByID(t, lcTopo(t, c, topo.ID), victim.ID); n.Hypervisor == victim.Hypervisor || n.Status != "ACTIVE" {
 		t.Errorf("after recovery: %s on %s (was %s)", n.Status, n.Hypervisor, victim.Hypervisor)
+	}
+}
+
+// TestPolicyConvergeWaitsForWindow: a convergence's replacements are disruptive and not
+// urgent: outside the component's maintenance window the step waits and the action says
+// until when; with ignore_windows it runs at once.
+func TestPolicyConvergeWaitsForWindow(t *testing.T) {
+	s := harness.Start(t, harness.Options{})
+	c := s.Client(t, "demo")
+	topo := lcCreate(t, c, lcTopology("convw-1", 1, 0, -1))
+	zk := lcComp(t, topo, "zk")
+	at := time.Now().UTC().Add(2 * time.Hour)
+	plSetOp(t, c, "component", zk.ID, map[string]any{"maintenance_windows": []map[string]string{
+		{"cron": fmt.Sprintf("%d %d * * *", at.Minute(), at.Hour()), "duration": "1h"}}})
+	desired := map[string]any{"name": "convw-1", "availability_zone": "az1", "components": []map[string]any{
+		{"name": "zk", "type": "zookeeper", "version": "3.4.6", "size": 1, "flavor": "medium"}}}
+	path := lcAPI + "/topologies/" + topo.ID
+	var out restapi.ConvergeResponse
+	lcMust(t, c, "PUT", path, desired, &out)
+	if out.Action == nil || len(planOf(t, out.Plan, "zk").Replace) != 1 {
+		t.Fatalf("a new flavor: %+v", out)
+	}
+	harness.Eventually(t, 30*time.Second, "the replacement waits for the window", func() bool {
+		var a restapi.ActionResponse
+		lcMust(t, c, "GET", lcAPI+"/actions/"+out.Action.ID, nil, &a)
+		for _, st := range a.Action.Stages {
+			if st.Name == "converge/wait_window#0" && st.Status == "RUNNING" && strings.Contains(st.Detail, "opens at") {
+				return true
+			}
+		}
+		return false
+	})
+	lcMust(t, c, "POST", lcAPI+"/actions/"+out.Action.ID+"/cancel", nil, nil)
+	// Converging again, now, replaces the node.
+	lcMust(t, c, "PUT", path+"?ignore_windows=true", desired, &out)
+	lcSucceeded(t, harness.WaitAction(t, c, out.Action.ID, 120*time.Second))
+	n := lcNode(t, lcComp(t, lcTopo(t, c, topo.ID), "zk"), 1)
+	if n.Flavor != "medium" || n.ServerID == lcNode(t, zk, 1).ServerID || n.Status != "ACTIVE" {
+		t.Fatalf("after convergence: %s on %s (%s)", n.Flavor, n.ServerID, n.Status)
 	}
 }

@@ -491,6 +491,15 @@ func (s *Service) Release(ctx context.Context, a *model.Action) error {
 		for _, c := range cs {
 			comps = append(comps, c.ID)
 		}
+		// The convergence marked the topology UPDATING; it is not any more.
+		if _, err := s.DB.UpdateTopology(ctx, a.TopologyID, func(t *model.Topology) error {
+			if t.Status == model.StatusUpdating {
+				t.Status = model.StatusActive
+			}
+			return nil
+		}); err != nil && !errs.Is(err, errs.NotFound) {
+			return err
+		}
 	}
 	var errList []error
 	errList = append(errList, s.Dequeue(ctx, comps, a.ID))

@@ -605,6 +605,9 @@ type StoredPlan struct {
 	Plan       policy.Plan   `json:"plan"`
 	Steps      []policy.Step `json:"steps"`
 	Components []string      `json:"components"` // the components it changes (their queues)
+	// IgnoreWindows runs upgrades and replacements at once instead of in the components'
+	// maintenance windows.
+	IgnoreWindows bool `json:"ignore_windows,omitempty"`
 }
 
 // ConvergePlanRecord encodes a stored plan.
