@@ -171,10 +171,10 @@ func (e *Env) MaintPlan(ctx context.Context, in MaintItem) (MaintPlanOut, error)
 			}
 		}
 		switch n.Status {
-		case model.NodeActive, model.NodeMaintenance, model.NodeUnreachable:
-		case model.NodeFailed:
+		case model.NodeActive, model.NodeMaintenance:
+		case model.NodeUnreachable, model.NodeFailed:
 			if in.Mode != policy.MaintReplace {
-				continue
+				continue // it could not answer a maintenance event: its health policy's business
 			}
 		default:
 			continue // being created, deleted or replaced
