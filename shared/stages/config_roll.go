@@ -255,6 +255,14 @@ func (e *Env) ConfigChangeFinish(ctx context.Context, in ConfigRunIn) (ConfigRes
 		return ConfigResult{}, err
 	}
 	detail := fmt.Sprintf("%d nodes rolled (%d restarted), %d unchanged, at %s", len(rolls), restarted, len(unchanged), shortHash(commit))
+	// The action's status comes last: whoever sees it SUCCEEDED sees all its stages.
+	e.stageDone(ctx, req.ActionID, req.ComponentID, StageConfigDone, "", nil, detail)
+	what := "configuration"
+	if req.Reason == ReasonUpgrade {
+		what = "upgrade to " + c.Version
+	}
+	e.emit(ctx, model.Event{Type: "component.config_changed", TopologyID: c.TopologyID, ComponentID: c.ID, ActionID: req.ActionID,
+		Tenant: c.Tenant, Message: fmt.Sprintf("%s of component %s applied (%s, reason %s): %s", what, c.Name, refOr(req.Ref), req.Reason, detail)})
 	own, err := e.ownAction(ctx, req.ActionID)
 	if err != nil {
 		return ConfigResult{}, err
@@ -276,13 +284,6 @@ func (e *Env) ConfigChangeFinish(ctx context.Context, in ConfigRunIn) (ConfigRes
 			return ConfigResult{}, err
 		}
 	}
-	e.stageDone(ctx, req.ActionID, req.ComponentID, StageConfigDone, "", nil, detail)
-	what := "configuration"
-	if req.Reason == ReasonUpgrade {
-		what = "upgrade to " + c.Version
-	}
-	e.emit(ctx, model.Event{Type: "component.config_changed", TopologyID: c.TopologyID, ComponentID: c.ID, ActionID: req.ActionID,
-		Tenant: c.Tenant, Message: fmt.Sprintf("%s of component %s applied (%s, reason %s): %s", what, c.Name, refOr(req.Ref), req.Reason, detail)})
 	return ConfigResult{Status: model.ActionSucceeded, Commit: commit, Rolled: len(rolls)}, nil
 }
 
@@ -351,6 +352,10 @@ func (e *Env) ConfigChangeFailed(ctx context.Context, in ConfigRunIn) (ConfigRes
 	} else if s, _, err := store.Load[model.Stage](ctx, e.DB.S, db.KindStage, db.StageID(req.ActionID, c.ID, StageConfigPlan)); err == nil && s.Status != "SUCCEEDED" {
 		e.stageDone(ctx, req.ActionID, c.ID, StageConfigPlan, "FAILED", nil, se.Cause)
 	}
+	e.stageDone(ctx, req.ActionID, c.ID, StageConfigDone, "FAILED", nil, out.Cause)
+	e.emit(ctx, model.Event{Type: "component.config_change_failed", Level: model.LevelError, TopologyID: c.TopologyID,
+		ComponentID: c.ID, ActionID: req.ActionID, Tenant: c.Tenant,
+		Message: fmt.Sprintf("configuration change of component %s (%s) failed: %s", c.Name, refOr(req.Ref), out.Cause)})
 	own, err := e.ownAction(ctx, req.ActionID)
 	if err != nil {
 		return ConfigResult{}, err
@@ -376,10 +381,6 @@ func (e *Env) ConfigChangeFailed(ctx context.Context, in ConfigRunIn) (ConfigRes
 			return ConfigResult{}, err
 		}
 	}
-	e.stageDone(ctx, req.ActionID, c.ID, StageConfigDone, "FAILED", nil, out.Cause)
-	e.emit(ctx, model.Event{Type: "component.config_change_failed", Level: model.LevelError, TopologyID: c.TopologyID,
-		ComponentID: c.ID, ActionID: req.ActionID, Tenant: c.Tenant,
-		Message: fmt.Sprintf("configuration change of component %s (%s) failed: %s", c.Name, refOr(req.Ref), out.Cause)})
 	return out, nil
 }
 
