@@ -72,7 +72,7 @@ type candidateType struct {
 // testPlan is DIR/test.json; every part is optional.
 type testPlan struct {
 	// Topology is a create-topology body; default: one component per new type (of its
-	// min_size, at its first version) and one of each type they require.
+	// min_size, at its last version: the one a candidate usually adds) and one of each type they require.
 	Topology json.RawMessage `json:"topology,omitempty"`
 	// Flexup names the components to add a node to; default: those of the new types.
 	Flexup []string `json:"flexup,omitempty"`
@@ -762,7 +762,7 @@ func (t *componentTester) topologyBody() ([]byte, error) {
 		if len(ty.Versions) == 0 {
 			return fmt.Errorf("type %s has no versions", typ)
 		}
-		c := comp{Name: typ, Type: typ, Version: ty.Versions[0], Size: max(ty.MinSize, 1)}
+		c := comp{Name: typ, Type: typ, Version: ty.Versions[len(ty.Versions)-1], Size: max(ty.MinSize, 1)}
 		for _, d := range ty.Dependencies {
 			if !d.Required {
 				continue
