@@ -181,7 +181,7 @@ type ScriptsCommitted struct {
 	Problems []string `json:"problems"`
 }
 
-// access is what the config repo's permission checks need of the caller.
+// configAccess is what the config repo's permission checks need of the caller.
 func configAccess(r *http.Request) gitrepo.Access {
 	_, _, owner := ScopedTopology(r)
 	return gitrepo.Access{Admin: principal(r).Admin, Owner: owner}
