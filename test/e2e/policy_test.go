@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -387,10 +388,10 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// TestPolicyHealthEscalatesRebootThenReplace: recovery escalates. A node whose compute
-// node goes down is silent: the restart step needs its agent and is skipped, the reboot
-// is tried and judged after the grace period (no heartbeat: not healed), the replace
-// heals it on another host. The action shows each step.
+// TestPolicyHealthEscalatesRebootThenReplace: recovery escalates. A node whose server
+// vanished behind straas's back is silent: the restart step needs its agent and is
+// skipped, the reboot is tried (Nova no longer knows the server) and judged, the replace
+// heals it on a new server. The action shows each step.
 func TestPolicyHealthEscalatesRebootThenReplace(t *testing.T) {
 	s := harness.Start(t, harness.Options{})
 	c := s.Client(t, "demo")
@@ -398,9 +399,9 @@ func TestPolicyHealthEscalatesRebootThenReplace(t *testing.T) {
 	zk := lcComp(t, topo, "zk")
 	plAttach(t, c, zk.ID, plPolicy(t, c, "escalate", plHealth("restart", "reboot", "replace")))
 	victim := lcNode(t, zk, 2)
-	cn := plVM(t, s, victim.ServerID).CN
-	s.Admin(t, "POST", "/cns/"+cn+"/down", nil)
-	defer s.Admin(t, "POST", "/cns/"+cn+"/up", nil)
+	if err := s.Nova(t).DeleteServer(context.Background(), victim.ServerID); err != nil {
+		t.Fatal(err)
+	}
 
 	healed := plWaitEvent(t, c, topo.ID, "node.healed", victim.ID, 90*time.Second)
 	if !strings.Contains(healed.Message, "healed by replace") {
@@ -418,8 +419,8 @@ func TestPolicyHealthEscalatesRebootThenReplace(t *testing.T) {
 	if !strings.Contains(start.Detail, "steps reboot → replace") || !okR || reboot.Status != "FAILED" || !okP || replace.Status != "SUCCEEDED" {
 		t.Fatalf("escalation stages:\n%s", lcStages(a))
 	}
-	if n := plNodeByID(t, lcTopo(t, c, topo.ID), victim.ID); n.Hypervisor == victim.Hypervisor || n.Status != "ACTIVE" {
-		t.Errorf("after recovery: %s on %s (was %s)", n.Status, n.Hypervisor, victim.Hypervisor)
+	if n := plNodeByID(t, lcTopo(t, c, topo.ID), victim.ID); n.ServerID == victim.ServerID || n.Status != "ACTIVE" {
+		t.Errorf("after recovery: %s on server %s (was %s)", n.Status, n.ServerID, victim.ServerID)
 	}
 }
 
