@@ -101,6 +101,7 @@ type Config struct {
 
 	ServerID          string        // the cloud's server id, reported in hello
 	HeartbeatInterval time.Duration // default DefaultHeartbeat
+	LeasePeriod       time.Duration // how often a heartbeat asks to be stored (Renew); default DefaultLease
 	HeartbeatJitter   float64       // fraction; default DefaultJitter; negative: none
 	StatusQueue       string        // default queue.Status
 	CommandQueue      string        // default queue.NodeQueue(NodeID)
@@ -137,6 +138,7 @@ type Agent struct {
 	silent     bool
 	maint      string // maintenance mode in progress ("" when none)
 	seq        uint64
+	lease      Lease // the heartbeats' Renew and Changed flags
 	inflight   []string
 	done       []doneResult // ring of recent results
 	doneNext   int
@@ -176,6 +178,7 @@ func New(cfg Config) (*Agent, error) {
 		q:           cfg.Queue,
 		clock:       cfg.Clock,
 		log:         cfg.Logger,
+		lease:       Lease{Period: cfg.LeasePeriod},
 	}
 	if a.cmdQ == "" {
 		a.cmdQ = queue.NodeQueue(a.id)
@@ -275,21 +278,21 @@ func (a *Agent) helloMsg(ctx context.Context) ([]byte, error) {
 // heartbeatMsg builds the next heartbeat; the caller holds no lock.
 func (a *Agent) heartbeatMsg(ctx context.Context) []byte {
 	st := a.backend.Status(ctx)
+	e := a.envelope(agentproto.TypeHeartbeat)
+	hb := &agentproto.Heartbeat{
+		Services:   st.Services,
+		Metrics:    st.Metrics,
+		Installed:  st.Installed,
+		ConfigRef:  st.ConfigRef,
+		ScriptsRef: st.ScriptsRef,
+	}
 	a.mu.Lock()
 	a.seq++
-	seq := a.seq
-	maint := a.maint != ""
+	hb.Seq = a.seq
+	hb.Maintenance = a.maint != "" || st.Maintenance
+	a.lease.Stamp(e.At, hb)
 	a.mu.Unlock()
-	e := a.envelope(agentproto.TypeHeartbeat)
-	e.Heartbeat = &agentproto.Heartbeat{
-		Seq:         seq,
-		Services:    st.Services,
-		Metrics:     st.Metrics,
-		Installed:   st.Installed,
-		ConfigRef:   st.ConfigRef,
-		ScriptsRef:  st.ScriptsRef,
-		Maintenance: maint || st.Maintenance,
-	}
+	e.Heartbeat = hb
 	return a.encode(e)
 }
 

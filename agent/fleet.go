@@ -609,6 +609,7 @@ func (f *Fleet) boot(ctx context.Context, a *Agent, gen uint32) {
 	}
 	a.state = stateUp
 	a.bootTry = 0
+	a.lease.Reset() // the first heartbeat after a boot renews the lease
 	a.pollEvery = 0
 	if f.notify != nil && a.unsub == nil {
 		sub = f.notify

@@ -31,6 +31,7 @@
 //	  "status_queue": "straas-status",    default queue.Status
 //	  "command_queue": "straas-node-n-42", default queue.NodeQueue(node_id)
 //	  "heartbeat_seconds": 10,            default 10
+//	  "lease_seconds": 60,                default 60: how often a heartbeat asks to be stored
 //	  "scripts_ref": "v3"                 the scripts ref the node reports at first
 //	}
 //

@@ -16,7 +16,10 @@ type UserData struct {
 	StatusQueue      string `json:"status_queue,omitempty"`
 	CommandQueue     string `json:"command_queue,omitempty"`
 	HeartbeatSeconds int    `json:"heartbeat_seconds,omitempty"`
-	ScriptsRef       string `json:"scripts_ref,omitempty"`
+	// LeaseSeconds is how often the agent asks for its lease to be stored (heartbeats'
+	// Renew flag); 0 is agent.DefaultLease.
+	LeaseSeconds int    `json:"lease_seconds,omitempty"`
+	ScriptsRef   string `json:"scripts_ref,omitempty"`
 }
 
 // NewUserData returns the user data of a node with the default queues and heartbeat.
@@ -63,6 +66,9 @@ func ParseUserData(b64 string) (*UserData, error) {
 	}
 	if u.HeartbeatSeconds < 0 {
 		return nil, errs.Invalidf("user_data.heartbeat_seconds", "must not be negative")
+	}
+	if u.LeaseSeconds < 0 {
+		return nil, errs.Invalidf("user_data.lease_seconds", "must not be negative")
 	}
 	return &u, nil
 }

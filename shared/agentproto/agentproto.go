@@ -86,6 +86,16 @@ type Heartbeat struct {
 	ConfigRef   string             `json:"config_ref,omitempty"`
 	ScriptsRef  string             `json:"scripts_ref,omitempty"`
 	Maintenance bool               `json:"maintenance,omitempty"`
+
+	// The agent decides which heartbeats must be stored (so any number of conductors
+	// write each lease once per period, DESIGN §11): Renew is set on the first heartbeat
+	// after boot and then once per lease period; Changed when services, installed,
+	// config_ref, scripts_ref or maintenance differ from the previous heartbeat.
+	Renew   bool `json:"renew,omitempty"`
+	Changed bool `json:"changed,omitempty"`
+	// LeaseSeconds is the agent's lease period (user data lease_seconds). 0 comes from an
+	// agent that sets neither flag: the conductor then renews by its own clock.
+	LeaseSeconds int `json:"lease_seconds,omitempty"`
 }
 
 // Result answers a command.

@@ -42,9 +42,13 @@ type Conductor struct {
 	Log         *slog.Logger
 	Metrics     Metrics
 	StatusQueue string
-	// LeaseRenewal: a heartbeat that changes nothing is written only when the stored lease
-	// is older than this. 0 writes every heartbeat (embedded: group-committed, cheap); on
-	// DynamoDB one renewal a minute keeps 10,000 nodes under 170 writes/s.
+	// LeaseRenewal > 0 (AWS) writes a lease only for a hello and for the heartbeats the
+	// agent marks Renew (once per its lease period) or Changed, so that any number of
+	// conductor instances together write each lease once a period plus once per change:
+	// 10,000 nodes renewing once a minute stay under 170 writes/s on DynamoDB. Heartbeats
+	// of agents that mark none (no LeaseSeconds) are written when the lease this
+	// instance stored is older than LeaseRenewal. 0 writes every heartbeat (embedded:
+	// group-committed, cheap).
 	LeaseRenewal time.Duration
 	Workers      int // concurrent message handlers (default 32)
 	// StaleAfter is the checker's silence threshold. A node heard from again after a gap
@@ -57,7 +61,8 @@ type Conductor struct {
 
 type leaseState struct {
 	written time.Time // when the lease was last stored
-	seen    time.Time // when the node was last heard from
+	seen    time.Time // when the node was last heard from (agent-decided leases: last stored)
+	at      time.Time // when the agent sent the heartbeat last stored
 	lease   model.Lease
 }
 
@@ -225,17 +230,43 @@ func (c *Conductor) writeLease(ctx context.Context, n *model.Node, env *agentpro
 	c.mu.Lock()
 	prev, known := c.leases[n.ID]
 	c.mu.Unlock()
-	if known && !force && prev.lease.Seq > hb.Seq && hb.Seq != 0 {
-		return nil // an old heartbeat delivered late
-	}
-	changed := !known || force || !maps.Equal(prev.lease.Services, l.Services) || prev.lease.Installed != l.Installed ||
-		prev.lease.ConfigRef != l.ConfigRef || prev.lease.Maintenance != l.Maintenance
-	gap := !known || now.Sub(prev.seen) >= c.StaleAfter/2
-	if !changed && !gap && c.LeaseRenewal > 0 && now.Sub(prev.written) < c.LeaseRenewal {
-		c.mu.Lock()
-		c.leases[n.ID] = leaseState{written: prev.written, seen: now, lease: l}
-		c.mu.Unlock()
-		return nil
+	var gap bool
+	if c.LeaseRenewal > 0 && hb.LeaseSeconds > 0 {
+		// The agent decides (Renew, Changed): nothing here depends on which heartbeats this
+		// instance happened to receive, so N instances write what one would.
+		if !force && known && hb.Seq != 0 && prev.lease.Seq >= hb.Seq && !env.At.After(prev.at) {
+			return nil // a redelivered heartbeat, or an older one delivered late
+		}
+		// A node read from the store (first heartbeat this instance sees) shows its status:
+		// one the checker flagged is restored, which is a status change to store anyway.
+		flagged := n.Status == model.NodeUnreachable
+		if !force && !hb.Renew && !hb.Changed && !flagged {
+			if !known {
+				c.mu.Lock()
+				c.leases[n.ID] = leaseState{lease: model.Lease{NodeID: n.ID, TopologyID: n.TopologyID}}
+				c.mu.Unlock()
+			}
+			return nil
+		}
+		if !force {
+			var err error
+			if gap, err = c.silentBefore(ctx, n, prev, known, now); err != nil {
+				return err
+			}
+		}
+	} else {
+		if known && !force && prev.lease.Seq > hb.Seq && hb.Seq != 0 {
+			return nil // an old heartbeat delivered late
+		}
+		changed := !known || force || !maps.Equal(prev.lease.Services, l.Services) || prev.lease.Installed != l.Installed ||
+			prev.lease.ConfigRef != l.ConfigRef || prev.lease.Maintenance != l.Maintenance
+		gap = !known || now.Sub(prev.seen) >= c.StaleAfter/2
+		if !changed && !gap && c.LeaseRenewal > 0 && now.Sub(prev.written) < c.LeaseRenewal {
+			c.mu.Lock()
+			c.leases[n.ID] = leaseState{written: prev.written, seen: now, at: prev.at, lease: l}
+			c.mu.Unlock()
+			return nil
+		}
 	}
 	r, err := db.LeaseRecord(&l)
 	if err != nil {
@@ -249,13 +280,33 @@ func (c *Conductor) writeLease(ctx context.Context, n *model.Node, env *agentpro
 		c.Metrics.IngestLatency(time.Since(env.At))
 	}
 	c.mu.Lock()
-	c.leases[n.ID] = leaseState{written: now, seen: now, lease: l}
+	c.leases[n.ID] = leaseState{written: now, seen: now, at: env.At, lease: l}
 	c.mu.Unlock()
 	if gap && !force {
 		// Silent long enough for the checker to have flagged it: undo that.
 		return c.reachable(ctx, n.ID)
 	}
 	return nil
+}
+
+// silentBefore reports whether a node whose agent decides its lease writes may have been
+// flagged UNREACHABLE: its status when the heartbeat path read the node, else this
+// instance's last write when recent, else the stored lease (a read, never a write).
+func (c *Conductor) silentBefore(ctx context.Context, n *model.Node, prev leaseState, known bool, now time.Time) (bool, error) {
+	switch {
+	case n.Status != "":
+		return n.Status == model.NodeUnreachable, nil
+	case known && now.Sub(prev.seen) < c.StaleAfter/2:
+		return false, nil
+	}
+	l, err := c.DB.Lease(ctx, n.ID)
+	if errs.Is(err, errs.NotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lease of node %s: %w", n.ID, err)
+	}
+	return l.Stale || now.Sub(l.LastSeen) >= c.StaleAfter/2, nil
 }
 
 // reachable restores a node flagged unreachable once it reports again.

@@ -16,6 +16,7 @@ import (
 	"github.com/straas/straas/shared/errs"
 	"github.com/straas/straas/shared/stages"
 	"github.com/straas/straas/shared/workflow"
+	"github.com/straas/straas/statemachines"
 )
 
 func TestInvokeErrorNamesAsTheInterpreter(t *testing.T) {
@@ -205,6 +206,35 @@ func TestParseAWSConfig(t *testing.T) {
 		{"missing", map[string]string{}, nil, []string{EnvTable, EnvKeystoneURL, EnvConfigRepo, EnvScriptsRepo, EnvCloudZones, EnvSecretARN}},
 		{"malformed", with(EnvStageTimeout, "soon", EnvHeartbeatSeconds, "-1", EnvClouds, "{"), nil, []string{EnvStageTimeout, EnvHeartbeatSeconds, EnvClouds}},
 		{"lease outlives staleness", with(EnvStaleAfter, "30s"), nil, []string{EnvStaleAfter}},
+		// A renewal is due at the first heartbeat a lease period after the last one: the
+		// threshold leaves a few intervals more (60 s + 3 × 10 s).
+		{"staleness within a few heartbeats of the lease", with(EnvStaleAfter, "90s"), nil, []string{EnvStaleAfter, EnvHeartbeatSeconds}},
+		{"staleness beyond a few heartbeats of the lease", with(EnvStaleAfter, "91s"), func(t *testing.T, c AWSConfig) {
+			if c.StaleAfter != 91*time.Second || c.LeaseRenewal != time.Minute {
+				t.Errorf("got stale after %v, lease %v", c.StaleAfter, c.LeaseRenewal)
+			}
+		}, nil},
+		{"longer heartbeats need a longer threshold", with(EnvHeartbeatSeconds, "60"), nil, []string{EnvStaleAfter}},
+		{"machines by listing", base, func(t *testing.T, c AWSConfig) {
+			if c.MachineARNs() != nil {
+				t.Errorf("no ARN prefix: got %v, want nil (list the machines)", c.MachineARNs())
+			}
+		}, nil},
+		{"machines by ARN", with(EnvMachinePrefix, "prod-", EnvMachineARNPrefix, "arn:aws:states:eu-west-1:123456789012:stateMachine:prod-"),
+			func(t *testing.T, c AWSConfig) {
+				m := c.MachineARNs()
+				if len(m) != len(statemachines.Names()) || m["config_change"] != "arn:aws:states:eu-west-1:123456789012:stateMachine:prod-config_change" {
+					t.Errorf("got %v, want every machine's ARN", m)
+				}
+			}, nil},
+		{"machine ARNs of another prefix", with(EnvMachinePrefix, "prod-", EnvMachineARNPrefix, "arn:aws:states:eu-west-1:123456789012:stateMachine:dev-"),
+			nil, []string{EnvMachineARNPrefix}},
+		{"machine ARNs that are not", with(EnvMachinePrefix, "prod-", EnvMachineARNPrefix, "prod-"), nil, []string{EnvMachineARNPrefix}},
+		{"external CMDB", with(EnvCMDBURL, "https://cmdb.example.com/api"), func(t *testing.T, c AWSConfig) {
+			if c.CMDBURL != "https://cmdb.example.com/api" {
+				t.Errorf("CMDB URL: got %q", c.CMDBURL)
+			}
+		}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -111,7 +111,10 @@ type UserData struct {
 	StatusQueue      string `json:"status_queue"`
 	CommandQueue     string `json:"command_queue"`
 	HeartbeatSeconds int    `json:"heartbeat_seconds"`
-	ScriptsRef       string `json:"scripts_ref,omitempty"`
+	// LeaseSeconds: the agent marks a heartbeat to be stored (Renew) once per this many
+	// seconds (0: the agent's default, 60).
+	LeaseSeconds int    `json:"lease_seconds,omitempty"`
+	ScriptsRef   string `json:"scripts_ref,omitempty"`
 }
 
 // Spawn creates the component's node records (on first run) and boots one server per

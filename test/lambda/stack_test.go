@@ -77,6 +77,13 @@ func newStack(t testing.TB) *stack {
 		t.Fatal(err)
 	}
 	s.machines = res.StateMachines
+	// The functions start workflows by ARN, as deployed by template.yaml: <ARN prefix><name>.
+	arnPrefix := "arn:aws:states:" + s.aws.Region + ":123456789012:stateMachine:" + prefix
+	for name, arn := range s.machines {
+		if arn != arnPrefix+name {
+			t.Fatalf("state machine %s has ARN %s, not %s%s", name, arn, arnPrefix, name)
+		}
+	}
 
 	// The mock cloud: Keystone (admin/admin) and Nova; no agents (the tests play them).
 	s.cloud, err = mockcn.New(mockcn.Config{Root: t.TempDir(), AZs: []string{"az1"}, CNsPerAZ: 4, Logger: quiet()})
@@ -105,8 +112,8 @@ func newStack(t testing.TB) *stack {
 	}
 	s.env = map[string]string{
 		deps.EnvTable: res.Table, deps.EnvStatusQueue: prefix + "status", deps.EnvAlertTopic: res.TopicARN, deps.EnvBucket: res.Bucket,
-		deps.EnvMachinePrefix: prefix,
-		deps.EnvKeystoneURL:   srv.URL + "/identity/v3", deps.EnvKeystoneUser: "admin", deps.EnvKeystoneProject: "admin",
+		deps.EnvMachinePrefix: prefix, deps.EnvMachineARNPrefix: arnPrefix,
+		deps.EnvKeystoneURL: srv.URL + "/identity/v3", deps.EnvKeystoneUser: "admin", deps.EnvKeystoneProject: "admin",
 		deps.EnvCloudZones: "az1",
 		deps.EnvConfigRepo: gitURL + "/config.git", deps.EnvScriptsRepo: gitURL + "/scripts.git",
 		deps.EnvGitDir:    t.TempDir(),
