@@ -177,32 +177,22 @@ func (s *Service) Open(ctx context.Context, sp Spec) (*Batch, error) {
 	if sp.Token == "" {
 		b.Expires = now.Add(sp.Timeout + SyncRetention)
 	}
+	// Entries first, the batch record last: a crash in between leaves entries that a
+	// re-run finds (and completes), never a batch whose targets are missing — which would
+	// wait, commandless, until its deadline.
+	if err := s.ensureEntries(ctx, b, sp.Targets); err != nil {
+		return nil, err
+	}
 	br, err := batchRecord(b)
 	if err != nil {
 		return nil, err
 	}
+	reopened := false
 	err = s.DB.S.Write(ctx, store.Put(br, store.Absent))
 	switch {
 	case err == nil:
-		// New batch: create every entry as pending, in chunks (DynamoDB transactions are bounded).
-		for i := 0; i < len(sp.Targets); i += 50 {
-			var ops []store.Op
-			for _, t := range sp.Targets[i:min(i+50, len(sp.Targets))] {
-				e := &Entry{BatchID: b.ID, NodeID: t.NodeID, NodeName: t.NodeName, Status: Pending, Expires: b.Expires}
-				if t.Command != nil {
-					e.CommandID = t.Command.ID
-				}
-				er, err := entryRecord(e)
-				if err != nil {
-					return nil, err
-				}
-				ops = append(ops, store.Put(er, store.Any))
-			}
-			if err := s.DB.S.Write(ctx, ops...); err != nil {
-				return nil, fmt.Errorf("open batch %s: %w", b.ID, err)
-			}
-		}
 	case errs.Is(err, errs.Conflict):
+		reopened = true
 		// A re-run of the stage: the old token is dead; take the new one and re-open.
 		nb, err := s.update(ctx, b.ID, func(x *Batch) error {
 			x.Token = sp.Token
@@ -220,15 +210,23 @@ func (s *Service) Open(ctx context.Context, sp Spec) (*Batch, error) {
 		return nil, fmt.Errorf("open batch %s: %w", b.ID, err)
 	}
 
-	entries, err := s.Entries(ctx, b.ID)
-	if err != nil {
-		return nil, err
-	}
+	// Which targets still wait for an answer: all of them in a new batch; in a re-opened
+	// one, those whose entry (read consistently, not through an index) is pending.
 	pending := map[string]bool{}
-	for _, e := range entries {
-		if e.Status == Pending {
-			pending[e.NodeID] = true
+	for _, t := range sp.Targets {
+		if !reopened {
+			pending[t.NodeID] = true
+			continue
 		}
+		r, err := s.DB.S.Get(ctx, KindEntry, b.ID+"#"+t.NodeID)
+		if err != nil {
+			return nil, fmt.Errorf("re-open batch %s: %w", b.ID, err)
+		}
+		var e Entry
+		if err := store.Decode(r, &e); err != nil {
+			return nil, err
+		}
+		pending[t.NodeID] = e.Status == Pending
 	}
 	for _, t := range sp.Targets {
 		if t.Command == nil || !pending[t.NodeID] {
@@ -255,6 +253,39 @@ func (s *Service) Open(ctx context.Context, sp Spec) (*Batch, error) {
 		}
 	}
 	return b, nil
+}
+
+// ensureEntries creates the pending entry of every target that has none, leaving
+// answered ones as they are. Chunks keep each write within DynamoDB's transaction bound.
+func (s *Service) ensureEntries(ctx context.Context, b *Batch, targets []Target) error {
+	for i := 0; i < len(targets); i += 50 {
+		var ops []store.Op
+		for _, t := range targets[i:min(i+50, len(targets))] {
+			e := &Entry{BatchID: b.ID, NodeID: t.NodeID, NodeName: t.NodeName, Status: Pending, Expires: b.Expires}
+			if t.Command != nil {
+				e.CommandID = t.Command.ID
+			}
+			er, err := entryRecord(e)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, store.Put(er, store.Absent))
+		}
+		err := s.DB.S.Write(ctx, ops...)
+		if err == nil {
+			continue
+		}
+		if !errs.Is(err, errs.Conflict) {
+			return fmt.Errorf("open batch %s: %w", b.ID, err)
+		}
+		// A re-run: some entries exist already; add the missing ones one by one.
+		for _, op := range ops {
+			if err := s.DB.S.Write(ctx, op); err != nil && !errs.Is(err, errs.Conflict) {
+				return fmt.Errorf("open batch %s: %w", b.ID, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Result is a node's answer to a batch.

@@ -361,4 +361,3 @@ func TestSyncBatchesExpireAndHaveNoStage(t *testing.T) {
 		t.Errorf("entries still there after retention: %d (%v)", len(es), err)
 	}
 }
-
