@@ -25,8 +25,10 @@ import (
 )
 
 var (
-	// moto takes some 50 DynamoDB requests a second: the default fleet is small, and the
-	// rate is per node. -lease.nodes=10000 runs DESIGN §11's fleet (about half an hour).
+	// moto serves some 50 DynamoDB requests a second and keeps growing (a 10,000-node run
+	// took it past 20 GB): the default fleet is small, and the rate is per node — what each
+	// agent decides does not depend on the fleet. DESIGN §11's fleet of 10,000 wants a
+	// real endpoint (AWS_ENDPOINT_URL) and -timeout 90m.
 	leaseNodes   = flag.Int("lease.nodes", 200, "simulated agents of TestLeaseWriteBudget")
 	leaseMinutes = flag.Int("lease.minutes", 2, "simulated minutes of steady state TestLeaseWriteBudget counts")
 )
