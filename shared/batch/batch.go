@@ -40,6 +40,10 @@ const (
 // Keep as OnOK/OnFail leaves the node's status as it is.
 const Keep = "-"
 
+// Restarted as OnOK clears RESTART_REQUIRED (the restart its configuration waited for
+// happened) and leaves any other status as it is.
+const Restarted = "~restarted"
+
 // dueOpen is the IdxDue part of batches not yet notified, sorted by deadline: the
 // checker expires overdue ones and re-notifies completed ones whose notice was lost.
 const dueOpen = "batch"
@@ -380,6 +384,18 @@ func (s *Service) updateNode(ctx context.Context, b *Batch, nodeID string, res R
 	}
 	if status == Keep || (status == "" && res.OK) {
 		return nil
+	}
+	if status == Restarted {
+		_, err := s.DB.UpdateNode(ctx, nodeID, func(n *model.Node) error {
+			if n.Status == model.NodeRestartRequired {
+				n.Status = model.NodeActive
+			}
+			return nil
+		})
+		if errs.Is(err, errs.NotFound) {
+			return nil
+		}
+		return err
 	}
 	_, err := s.DB.UpdateNode(ctx, nodeID, func(n *model.Node) error {
 		if n.Status == model.NodeDeleting {

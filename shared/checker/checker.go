@@ -118,8 +118,8 @@ func (c *Checker) stale(ctx context.Context) (int, error) {
 		node, err := c.DB.UpdateNode(ctx, l.NodeID, func(x *model.Node) error {
 			prev = x.Status
 			switch x.Status {
-			case model.NodeActive, model.NodeConfigured, model.NodeInstalled, model.NodeVMBooted:
-				x.Status = model.NodeUnreachable
+			case model.NodeActive, model.NodeConfigured, model.NodeInstalled, model.NodeVMBooted, model.NodeRestartRequired:
+				x.PrevStatus, x.Status = x.Status, model.NodeUnreachable
 				x.Error = fmt.Sprintf("no heartbeat since %s", l.LastSeen.Format(time.RFC3339))
 			}
 			return nil

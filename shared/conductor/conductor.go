@@ -315,8 +315,12 @@ func (c *Conductor) reachable(ctx context.Context, id string) error {
 	n, err := c.DB.UpdateNode(ctx, id, func(n *model.Node) error {
 		was = n.Status
 		if n.Status == model.NodeUnreachable {
+			// Back to what it was when it went silent (e.g. RESTART_REQUIRED), not blindly ACTIVE.
 			n.Status = model.NodeActive
-			n.Error = ""
+			if n.PrevStatus != "" {
+				n.Status = n.PrevStatus
+			}
+			n.PrevStatus, n.Error = "", ""
 		}
 		return nil
 	})

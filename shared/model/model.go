@@ -29,6 +29,9 @@ const (
 	NodeUnreachable = "UNREACHABLE"
 	NodeMaintenance = "MAINTENANCE"
 	NodeDeleting    = "DELETING"
+	// NodeRestartRequired: the node received configuration that takes effect only once
+	// its services restart (an option marked restart_required changed).
+	NodeRestartRequired = "RESTART_REQUIRED"
 )
 
 // Action statuses.
@@ -140,6 +143,9 @@ type Node struct {
 	Role        string `json:"role"`
 	Index       int    `json:"index"` // ordinal within the component, from 1; stable across replace
 	Status      string `json:"status"`
+	// PrevStatus is the status a node had when the checker flagged it UNREACHABLE; it
+	// gets it back when it reports again.
+	PrevStatus string `json:"previous_status,omitempty"`
 
 	AvailabilityZone string   `json:"availability_zone"`
 	Flavor           string   `json:"flavor"`

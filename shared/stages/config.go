@@ -41,7 +41,7 @@ const (
 
 // NodeRestartRequired is the status of a node whose configuration changed in a way that
 // needs a service restart that has not happened yet.
-const NodeRestartRequired = "RESTART_REQUIRED"
+const NodeRestartRequired = model.NodeRestartRequired
 
 // Stage names of a configuration change, as actions show them; each node rolled has its
 // own stage, ConfigNodeStage.

@@ -47,9 +47,13 @@ func (e *Env) NodeCommand(ctx context.Context, in NodeCommandIn) (Empty, error) 
 	if in.Service != "" {
 		cmd.Params = map[string]string{"service": in.Service}
 	}
+	onOK := batch.Keep
+	if in.Command == agentproto.CmdRestart && in.Service == "" {
+		onOK = batch.Restarted // restarting all its services is what a RESTART_REQUIRED node waits for
+	}
 	_, err = e.Batches.Open(ctx, batch.Spec{
 		ID: id, Token: in.Token, ActionID: in.ActionID, TopologyID: in.TopologyID, ComponentID: in.ComponentID,
-		Stage: in.Stage, Command: in.Command, OnOK: batch.Keep, OnFail: batch.Keep, Timeout: e.Settings.StageTimeout,
+		Stage: in.Stage, Command: in.Command, OnOK: onOK, OnFail: batch.Keep, Timeout: e.Settings.StageTimeout,
 		Targets: []batch.Target{{NodeID: n.ID, NodeName: n.Name, Command: cmd}},
 	})
 	return Empty{}, err
