@@ -15,8 +15,8 @@ var updateAPIDoc = flag.Bool("update-api-doc", false, "append a stub section to 
 var docRoute = regexp.MustCompile("`([A-Z|]+) (/[^` ]*)`")
 
 // TestAPIDocCoversEveryRoute: docs/api.md has a section (a ### heading naming the method
-// and path) for every route of the table, so that the API's reference cannot fall
-// behind it. With -update-api-doc it appends a stub per missing route (summary,
+// and path) for every route of the table, and none for a route that does not exist, so
+// that the API's reference cannot fall behind it. With -update-api-doc it appends a stub per missing route (summary,
 // description, an example request from the parameters' examples) to complete by hand.
 func TestAPIDocCoversEveryRoute(t *testing.T) {
 	const file = "../../docs/api.md"
@@ -47,6 +47,16 @@ func TestAPIDocCoversEveryRoute(t *testing.T) {
 			continue
 		}
 		stubs = append(stubs, docStub(rt))
+	}
+	// And the reverse: a section for a route that does not exist misleads readers.
+	routes := map[string]bool{}
+	for _, rt := range Routes() {
+		routes[rt.Method+" "+OpenAPIPath(rt.Pattern)] = true
+	}
+	for k := range documented {
+		if !routes[k] {
+			t.Errorf("docs/api.md documents %s, which is not a route (a #### heading documents a form of another route)", k)
+		}
 	}
 	if len(stubs) > 0 {
 		s := strings.TrimRight(string(b), "\n") + "\n"
