@@ -56,9 +56,9 @@ func runChange(ctx context.Context, r *report, n int, quick bool) error {
 	if err != nil {
 		return err
 	}
-	b := bar(n+3, "change: creating the topology")
-	a, err := s.waitAction(ctx, ref.ID, 10*time.Minute, func() { _ = b.Set(s.activeNodes(ctx, t.ID)) })
-	_ = b.Finish()
+	tick, done := s.progress(ctx, "change: creating the topology", ref.ID)
+	a, err := s.waitAction(ctx, ref.ID, 10*time.Minute, tick)
+	done()
 	if err != nil {
 		return err
 	}

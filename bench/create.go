@@ -38,8 +38,6 @@ func runCreate(ctx context.Context, r *report, _ int, quick bool) error {
 	seen := map[string]bool{}
 	for _, n := range ns {
 		name := fmt.Sprintf("create-%d", n)
-		b := bar(n, fmt.Sprintf("create %d nodes: ACTIVE", n))
-		var lastCount time.Time
 		cpu0 := cpuTime()
 		start := time.Now()
 		t, ref, err := s.c.CreateTopology(ctx, clusterBody(name, "az1", n))
@@ -47,30 +45,39 @@ func runCreate(ctx context.Context, r *report, _ int, quick bool) error {
 			return fmt.Errorf("create %s: %w", name, err)
 		}
 		accepted := time.Since(start)
-		a, err := s.waitAction(ctx, ref.ID, 10*time.Minute, func() {
-			if time.Since(lastCount) > 250*time.Millisecond {
-				lastCount = time.Now()
-				_ = b.Set(s.activeNodes(ctx, t.ID))
-			}
-		})
-		elapsed := time.Since(start)
-		cpu := cpuTime() - cpu0
-		_ = b.Finish()
+		tick, done := s.progress(ctx, fmt.Sprintf("create %d nodes", n), ref.ID)
+		a, err := s.waitAction(ctx, ref.ID, 10*time.Minute, tick)
+		done()
 		if err != nil {
 			return err
 		}
 		if a.Status != model.ActionSucceeded {
 			return fmt.Errorf("create %s: %s", name, actionFailure(a))
 		}
-		topo, _, err := s.e.DB.Topology(ctx, t.ID)
-		if err != nil {
-			return err
+		// The action's success is recorded a moment before the topology's status.
+		var topo model.Topology
+		if err := waitFor(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
+			var err error
+			topo, _, err = s.e.DB.Topology(ctx, t.ID)
+			return err == nil && topo.Status != model.StatusCreating, err
+		}); err != nil {
+			return fmt.Errorf("create %s: action succeeded, topology still %s: %w", name, topo.Status, err)
 		}
+		elapsed := time.Since(start)
+		cpu := cpuTime() - cpu0
 		if topo.Status != model.StatusActive {
 			return fmt.Errorf("create %s: action succeeded but the topology is %s", name, topo.Status)
 		}
 		if got := s.activeNodes(ctx, t.ID); got != n {
 			return fmt.Errorf("create %s: %d of %d nodes ACTIVE", name, got, n)
+		}
+		// The action succeeds in the workflow's last task; its execution ends a
+		// transition or two later.
+		if err := waitFor(ctx, 30*time.Second, 10*time.Millisecond, func() (bool, error) {
+			x, err := s.e.Engine.Describe(ctx, a.Execution)
+			return err == nil && x.Status != workflow.Running, err
+		}); err != nil {
+			return fmt.Errorf("execution of %s: %w", name, err)
 		}
 		maxEvents, execs, err := newExecutionEvents(ctx, s, seen)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,7 +52,7 @@ func stateChain(n int, state func(i int, next string) string) string {
 func runInterpreter(ctx context.Context, r *report, inflight int, quick bool) error {
 	dur := 4 * time.Second
 	if quick {
-		dur = 2 * time.Second
+		dur = 1500 * time.Millisecond
 	}
 	b := bar(len(interpMachines), fmt.Sprintf("interpreter, %d in flight: machines", inflight))
 	defer b.Finish()
@@ -66,6 +67,7 @@ func runInterpreter(ctx context.Context, r *report, inflight int, quick bool) er
 		r.add("4", inflight, metric("p50"), res.p50, "ms")
 		r.add("4", inflight, metric("p99"), res.p99, "ms")
 		r.add("4", inflight, metric("CPU"), res.cpuPer, "µs/transition")
+		r.add("4", inflight, metric(fmt.Sprintf("CPU-bound ceiling on %d CPUs", runtime.NumCPU())), float64(runtime.NumCPU())*1e6/res.cpuPer, "/s")
 		if res.perFsync > 0 {
 			rows = append(rows, fmt.Sprintf("%s %.1f", m.name, res.perFsync))
 		}

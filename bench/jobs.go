@@ -35,15 +35,15 @@ func sizes(quick, full []int) func(bool) []int {
 
 // jobs in the order they run.
 var allJobs = []*job{
-	{name: "fleet", scenarios: []string{"1", "2"}, sizes: sizes([]int{1000, 2000}, []int{1000, 5000, 10000}), run: runFleet},
+	{name: "fleet", scenarios: []string{"1", "2"}, sizes: sizes([]int{500, 1000}, []int{1000, 5000, 10000}), run: runFleet},
 	{name: "ingest", scenarios: []string{"3"}, sizes: sizes([]int{2000, 5000}, []int{2000, 5000, 10000, 20000}), run: runIngest},
-	{name: "leases", scenarios: []string{"3b"}, sizes: sizes([]int{10000}, []int{1000, 10000}), run: runLeaseWrites},
+	{name: "leases", scenarios: []string{"3b"}, sizes: sizes([]int{2000}, []int{1000, 10000}), run: runLeaseWrites},
 	{name: "interp", scenarios: []string{"4"}, sizes: sizes([]int{16, 256}, []int{1, 16, 64, 256}), run: runInterpreter},
 	{name: "create", scenarios: []string{"5"}, sizes: sizes([]int{0}, []int{0}), run: runCreate},
-	{name: "change", scenarios: []string{"6"}, sizes: sizes([]int{100}, []int{100}), run: runChange},
-	{name: "api", scenarios: []string{"7"}, sizes: sizes([]int{20}, []int{20, 200}), run: runAPI},
+	{name: "change", scenarios: []string{"6"}, sizes: sizes([]int{30}, []int{100}), run: runChange},
+	{name: "api", scenarios: []string{"7"}, sizes: sizes([]int{10}, []int{20, 200}), run: runAPI},
 	{name: "aws", scenarios: []string{"8"}, sizes: sizes([]int{0}, []int{0}), run: runAWS, inParent: true},
-	{name: "idle", scenarios: []string{"9"}, sizes: sizes([]int{300}, []int{300, 1000}), run: runIdle},
+	{name: "idle", scenarios: []string{"9"}, sizes: sizes([]int{100}, []int{300, 1000}), run: runIdle},
 }
 
 func findJob(name string) *job {

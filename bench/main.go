@@ -149,6 +149,7 @@ func runParent(ctx context.Context, o options) error {
 			break
 		}
 		var reps []*report
+		jobStart := time.Now()
 		sizes := j.sizes(o.quick)
 		for _, size := range sizes {
 			var r *report
@@ -164,6 +165,7 @@ func runParent(ctx context.Context, o options) error {
 		}
 		merged := merge(reps)
 		printJob(os.Stdout, j, merged)
+		fmt.Printf("   (%s: %.0f s)\n", j.name, time.Since(jobStart).Seconds())
 		out.Results = append(out.Results, merged.Results...)
 		out.Unavailable = append(out.Unavailable, merged.Unavailable...)
 		for _, s := range j.scenarios {

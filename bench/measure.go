@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -161,8 +162,30 @@ func (h *logCounter) Handle(_ context.Context, r slog.Record) error {
 			comp = a.Value.String() + ": "
 		}
 	}
+	// The error's last clause says what went wrong without the ids before it.
+	why := ""
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			e := a.Value.String()
+			if i := strings.LastIndex(e, ": "); i >= 0 {
+				e = e[i+2:]
+			}
+			if len(e) > 80 {
+				e = e[:80] + "..."
+			}
+			why = " (" + e + ")"
+			if e == "context canceled" {
+				why = "\x00" // the job shutting down: not worth a note
+			}
+			return false
+		}
+		return true
+	})
+	if why == "\x00" {
+		return nil
+	}
 	h.mu.Lock()
-	h.counts[r.Level.String()+" "+comp+r.Message]++
+	h.counts[r.Level.String()+" "+comp+r.Message+why]++
 	h.mu.Unlock()
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/straas/straas/shared/client"
@@ -60,10 +62,14 @@ func startSystem(ctx context.Context, cfg deps.Config) (*system, error) {
 }
 
 func (s *system) stop() {
+	t0 := time.Now()
 	s.cancel()
 	select {
 	case <-s.done:
 	case <-time.After(30 * time.Second):
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		fmt.Fprintf(os.Stderr, "bench: the control plane took %v to stop\n", d.Round(time.Millisecond))
 	}
 	s.clean()
 }
@@ -102,9 +108,65 @@ func (s *system) waitAction(ctx context.Context, id string, limit time.Duration,
 		return a.Status != model.ActionPending && a.Status != model.ActionRunning, nil
 	})
 	if err != nil {
-		return a, fmt.Errorf("action %s (%s): %w", id, a.Status, err)
+		return a, fmt.Errorf("action %s (%s, %s): %w", id, a.Status, s.stagesOf(ctx, id), err)
 	}
 	return a, nil
+}
+
+// stagesOf says where an action is: its stages that have not succeeded.
+func (s *system) stagesOf(ctx context.Context, actionID string) string {
+	sts, err := s.e.DB.Stages(ctx, actionID)
+	if err != nil {
+		return "stages: " + err.Error()
+	}
+	var parts []string
+	for _, st := range sts {
+		if st.Status != "SUCCEEDED" {
+			p := fmt.Sprintf("%s %s %s", st.Component, st.Name, st.Status)
+			if st.NodesTotal > 0 {
+				p += fmt.Sprintf(" %d/%d nodes", st.NodesDone, st.NodesTotal)
+			}
+			if st.Detail != "" {
+				p += " (" + st.Detail + ")"
+			}
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%d stages, all succeeded", len(sts))
+	}
+	return "stages not done: " + strings.Join(parts, "; ")
+}
+
+// progress returns a waitAction callback that shows the action's running stages on a
+// spinner (cheap: the action's stage records, polled at most every 250 ms, and only when
+// progress is shown at all), and a function that clears it.
+func (s *system) progress(ctx context.Context, what, actionID string) (func(), func()) {
+	b := bar(-1, what)
+	var last time.Time
+	tick := func() {
+		if !showProgress || time.Since(last) < 250*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		sts, err := s.e.DB.Stages(ctx, actionID)
+		if err != nil {
+			return
+		}
+		var parts []string
+		for _, st := range sts {
+			if st.Status == "RUNNING" || st.Status == "WAITING" {
+				p := st.Component + " " + st.Name
+				if st.NodesTotal > 0 {
+					p += fmt.Sprintf(" %d/%d", st.NodesDone, st.NodesTotal)
+				}
+				parts = append(parts, p)
+			}
+		}
+		b.Describe(what + ": " + strings.Join(parts, ", "))
+		_ = b.Add(1)
+	}
+	return tick, func() { _ = b.Finish() }
 }
 
 // activeNodes counts the topology's ACTIVE nodes.

@@ -65,7 +65,7 @@ func BenchmarkPaths(b *testing.B) {
 	out := os.Getenv(EnvOut)
 	calls := 200
 	if os.Getenv(EnvQuick) == "1" {
-		calls = 100
+		calls = 40
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
