@@ -92,7 +92,11 @@ type Config struct {
 	RAMAllocationRatio float64  // default 1
 	Quota              Quota
 
-	Knobs   dummy.Knobs       // behaviour of the mock agents
+	Knobs dummy.Knobs // behaviour of the mock agents
+	// Scripts reads the script repo, so that the mock agents decide outcomes from the
+	// scripts at their node's ref (a missing runpuppet.sh fails configure); nil: every
+	// script counts as present.
+	Scripts dummy.ScriptReader
 	Fleet   agent.FleetConfig // tuning of the agents' fleet (Queue, Clock, Logger are set here)
 	AgentIP string            // "Agent IP" in sysinfo; default 127.0.0.1
 }
@@ -481,12 +485,12 @@ func (c *Cloud) load() error {
 	}
 	// Servers in transition finish it; running ones boot their agents again.
 	for _, v := range vms {
-		switch v.Status {
-		case StatusBuild, StatusReboot, StatusHardReboot, StatusRebuild:
+		switch {
+		case inTransition(v):
 			if v.cn != nil {
 				c.scheduleActiveLocked(v, c.latency.sample())
 			}
-		case StatusActive:
+		case v.Status == StatusActive:
 			c.startAgentLocked(v, time.Time{})
 		}
 	}
@@ -700,7 +704,21 @@ func (c *Cloud) setDownLocked(x *cn, down bool) {
 		if a := c.agentOfLocked(v); a != nil {
 			_ = c.fleet.SetSilent(a.ID(), down)
 		}
+		if !down && inTransition(v) {
+			// What was asked while the CN was down (a reboot, a start) happens now.
+			c.scheduleActiveLocked(v, c.latency.sample())
+		}
 	}
+}
+
+// inTransition reports whether a server is on its way to ACTIVE (booting, rebooting,
+// rebuilding or powering on).
+func inTransition(v *vm) bool {
+	switch v.Status {
+	case StatusBuild, StatusReboot, StatusHardReboot, StatusRebuild:
+		return true
+	}
+	return v.Status == StatusShutoff && v.Task == "powering-on"
 }
 
 // SetRackDown takes every CN of a rack (of an AZ; "" for any) down or up; it returns how
@@ -825,7 +843,7 @@ func (c *Cloud) startAgentLocked(v *vm, at time.Time) {
 		}
 		return
 	}
-	be, err := dummy.New(dummy.Config{Dir: c.vmDir(v), Hostname: hostname(v.Name), IPs: []string{v.IP}, ScriptsRef: ud.ScriptsRef, Profile: c.profile})
+	be, err := dummy.New(dummy.Config{Dir: c.vmDir(v), Hostname: hostname(v.Name), IPs: []string{v.IP}, ScriptsRef: ud.ScriptsRef, Profile: c.profile, Scripts: c.cfg.Scripts})
 	if err != nil {
 		c.log.Error("mockcn: agent backend", "vm", v.ID, "err", err)
 		return
@@ -833,6 +851,7 @@ func (c *Cloud) startAgentLocked(v *vm, at time.Time) {
 	a, err := agent.New(agent.Config{
 		NodeID: ud.NodeID, Backend: be, Clock: c.clock, Logger: c.log, ServerID: v.ID,
 		HeartbeatInterval: time.Duration(ud.HeartbeatSeconds) * time.Second,
+		LeasePeriod:       time.Duration(ud.LeaseSeconds) * time.Second,
 		StatusQueue:       ud.StatusQueue, CommandQueue: ud.CommandQueue,
 	})
 	if err != nil {
@@ -903,6 +922,11 @@ func (c *Cloud) scheduleActiveLocked(v *vm, d time.Duration) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.vms[v.ID] != v || v.gen != gen {
+			return
+		}
+		if v.cn.down {
+			// Nova's cast waits for the compute service: the server stays in its
+			// transition, without an agent, until the CN is up (setDownLocked).
 			return
 		}
 		now := c.clock.Now().UTC()

@@ -378,7 +378,9 @@ func TestUserDataReachesAgent(t *testing.T) {
 	if err := e.q.Ensure(e.ctx, queue.NodeQueue("n-7")); err != nil {
 		t.Fatal(err)
 	}
-	s := e.create(demo, servers.CreateOpts{Name: "Kafka_Broker.1", UserData: mockcn.NewUserData("n-7", "scripts-v3").JSON()}, nil)
+	ud := mockcn.NewUserData("n-7", "scripts-v3")
+	ud.LeaseSeconds = 30
+	s := e.create(demo, servers.CreateOpts{Name: "Kafka_Broker.1", UserData: ud.JSON()}, nil)
 	got, ok := e.col.WaitFor(e.ctx, 5*time.Second, func(envs []agentproto.Envelope) bool {
 		return agenttest.Count(envs, agentproto.TypeHeartbeat) >= 1
 	})
@@ -390,7 +392,7 @@ func TestUserDataReachesAgent(t *testing.T) {
 	if hello.Type != agentproto.TypeHello || hello.Node != "n-7" || hello.Hello.ServerID != s.ID || hello.Hello.Hostname != "kafka-broker-1" || hello.Hello.IPs[0] != vm.IP {
 		t.Fatalf("hello = %+v %+v", hello, hello.Hello)
 	}
-	if got[1].Heartbeat.ScriptsRef != "scripts-v3" {
+	if hb := got[1].Heartbeat; hb.ScriptsRef != "scripts-v3" || hb.LeaseSeconds != 30 {
 		t.Fatalf("heartbeat = %+v", got[1].Heartbeat)
 	}
 	if vm.Agent != "up" || vm.NodeID != "n-7" {

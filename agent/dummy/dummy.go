@@ -2,8 +2,16 @@
 // scripts but keeps the node's state in files under the node's directory — installed
 // package, site.pp, service status, applied config and scripts refs, pushed files — and
 // simulates the outcomes and durations of commands. Its behaviour is data (Knobs), like
-// KWOK stages and Nomad's mock driver: per-kind durations with jitter, a slow factor, and
-// faults (failing installs of a package version, failing, hanging or crashing kinds).
+// KWOK stages and Nomad's mock driver: per-kind durations with jitter, a slow factor,
+// faults (failing installs of a package version, failing, hanging or crashing kinds) and
+// injected metrics (a CPU load).
+//
+// Given a script reader (Config.Scripts), a node decides outcomes from the script repo at
+// its scripts ref, as a host running the scripts would: install needs
+// cmd/<role>/<version>/install.json naming the command's package, configure needs
+// runpuppet.sh, validate needs validate.sh (and opens the ports components/<type>.json
+// lists for the role), a guest command needs guestcmds/<group>/<name>. Faults set by knobs
+// win over what the files say. Without a reader every script is taken as present.
 //
 // Layout of a node directory:
 //
@@ -18,6 +26,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -90,6 +99,9 @@ type Knobs struct {
 	Reboot  Duration `json:"reboot,omitempty"`
 	// GuestOutput is the output of guestcmds by "<group>/<name>"; default "ok".
 	GuestOutput map[string]string `json:"guest_output,omitempty"`
+	// Metrics are fixed values heartbeats report instead of the simulated ones, by name
+	// (e.g. {"cpu": 95}: a node under load); metrics not listed stay simulated.
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 // DefaultJitter is the default variation of durations.
@@ -133,8 +145,16 @@ func (k *Knobs) Validate() error {
 			return errs.Invalidf("durations."+kind, "must not be negative")
 		}
 	}
+	for name, v := range k.Metrics {
+		if percentMetrics[name] && (v < 0 || v > 100) {
+			return errs.Invalidf("metrics."+name, "a percentage: must be in [0, 100], got %g", v)
+		}
+	}
 	return nil
 }
+
+// percentMetrics are the metrics in percent every node reports.
+var percentMetrics = map[string]bool{"cpu": true, "mem": true, "disk": true}
 
 // Profile holds knobs shared by many nodes; it can be changed while they run.
 type Profile struct{ p atomic.Pointer[Knobs] }
@@ -164,6 +184,7 @@ type State struct {
 	ScriptsRef string              `json:"scripts_ref,omitempty"`
 	Services   map[string]string   `json:"services,omitempty"`
 	Drained    bool                `json:"drained,omitempty"`
+	Ports      []int               `json:"ports,omitempty"` // opened by validate (the type's validate_ports)
 	Files      []string            `json:"files,omitempty"` // target paths put there
 	LastGuest  string              `json:"last_guestcmd,omitempty"`
 	Executed   int                 `json:"executed"`
@@ -178,7 +199,13 @@ type Config struct {
 	Profile    *Profile // shared knobs; nil: defaults
 	// Fetch gets put_file content; default: an HTTP GET of File.URL.
 	Fetch func(ctx context.Context, f *agentproto.File) (io.ReadCloser, error)
+	// Scripts reads the script repo; nil: every script is taken as present.
+	Scripts ScriptReader
 }
+
+// ScriptReader returns a file of the script repo at a ref (a commit or a branch; ""
+// for master). A missing file or ref is an errs.NotFound error.
+type ScriptReader func(ctx context.Context, ref, path string) ([]byte, error)
 
 // MaxFile bounds what put_file writes.
 const MaxFile = 16 << 20
@@ -190,6 +217,7 @@ type Backend struct {
 	ips      []string
 	profile  *Profile
 	fetch    func(ctx context.Context, f *agentproto.File) (io.ReadCloser, error)
+	scripts  ScriptReader
 	override atomic.Pointer[Knobs]
 	seed     uint32
 
@@ -207,7 +235,7 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Dir == "" {
 		return nil, errs.Invalidf("dir", "a dummy backend needs a directory")
 	}
-	b := &Backend{dir: cfg.Dir, hostname: cfg.Hostname, ips: cfg.IPs, profile: cfg.Profile, fetch: cfg.Fetch}
+	b := &Backend{dir: cfg.Dir, hostname: cfg.Hostname, ips: cfg.IPs, profile: cfg.Profile, fetch: cfg.Fetch, scripts: cfg.Scripts}
 	for _, c := range cfg.Dir {
 		b.seed = b.seed*31 + uint32(c)
 	}
@@ -249,6 +277,7 @@ func (b *Backend) State() State {
 	s.Services = cloneMap(b.state.Services)
 	s.SitePP = slices.Clone(b.state.SitePP)
 	s.Files = slices.Clone(b.state.Files)
+	s.Ports = slices.Clone(b.state.Ports)
 	if b.state.Installed != nil {
 		p := *b.state.Installed
 		s.Installed = &p
@@ -293,6 +322,9 @@ func (b *Backend) Status(ctx context.Context) agent.Status {
 		"mem":              round1(20 + base + load + 3*rand.Float64()),
 		"disk":             round1(10 + base/2),
 		"services_running": float64(running),
+	}
+	for name, v := range b.Knobs().Metrics {
+		st.Metrics[name] = v
 	}
 	return st
 }
@@ -357,10 +389,11 @@ func (b *Backend) Exec(ctx context.Context, cmd *agentproto.Command) agent.Outco
 	if msg, bad := k.Fail[cmd.Kind]; bad {
 		return fail(1, "%s", msg)
 	}
+	files := b.readScripts(ctx, cmd) // before the lock: heartbeats need not wait for git
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	before, _ := json.Marshal(b.state)
-	o := b.exec(ctx, k, cmd)
+	o := b.exec(ctx, k, cmd, files)
 	b.state.Executed++
 	if after, _ := json.Marshal(b.state); string(after) != string(before) {
 		if err := b.saveLocked(); err != nil {
@@ -381,7 +414,7 @@ func (b *Backend) role(cmd *agentproto.Command) string {
 	}
 }
 
-func (b *Backend) exec(ctx context.Context, k *Knobs, cmd *agentproto.Command) agent.Outcome {
+func (b *Backend) exec(ctx context.Context, k *Knobs, cmd *agentproto.Command, files scriptFiles) agent.Outcome {
 	switch cmd.Kind {
 	case agentproto.CmdInstall:
 		pkg := agentproto.Package{Name: cmd.Type, Version: cmd.Version}
@@ -396,6 +429,9 @@ func (b *Backend) exec(ctx context.Context, k *Knobs, cmd *agentproto.Command) a
 			if p.matches(pkg.Name, pkg.Version) || (cmd.Type != "" && p.matches(cmd.Type, cmd.Version)) {
 				return fail(100, "E: Version '%s' for '%s' was not found", pkg.Version, pkg.Name)
 			}
+		}
+		if o, bad := files.checkInstall(cmd, &pkg); bad {
+			return o
 		}
 		b.state.Installed = &pkg
 		b.state.Version = cmd.Version
@@ -432,6 +468,9 @@ func (b *Backend) exec(ctx context.Context, k *Knobs, cmd *agentproto.Command) a
 
 	case agentproto.CmdConfigure:
 		role := b.role(cmd)
+		if o, bad := files.missing(cmd.Kind, fileRunPuppet); bad {
+			return o
+		}
 		if b.state.Installed == nil {
 			return fail(1, "configure: nothing installed")
 		}
@@ -447,11 +486,18 @@ func (b *Backend) exec(ctx context.Context, k *Knobs, cmd *agentproto.Command) a
 
 	case agentproto.CmdValidate:
 		role := b.role(cmd)
+		if o, bad := files.missing(cmd.Kind, fileValidate); bad {
+			return o
+		}
 		if b.state.Installed == nil || !b.state.Configured {
 			return fail(1, "validate: %s is not installed and configured", role)
 		}
 		if s := b.state.Services[role]; s != "running" {
 			return fail(1, "validate: service %s is %s", role, orNone(s))
+		}
+		if ports := files.ports(role); len(ports) > 0 {
+			b.state.Ports = ports
+			return ok("%s: ports %s open", role, joinInts(ports))
 		}
 		return ok("%s: port check ok", role)
 
@@ -467,6 +513,9 @@ func (b *Backend) exec(ctx context.Context, k *Knobs, cmd *agentproto.Command) a
 		for _, n := range names {
 			b.setService(n, status)
 		}
+		if cmd.Kind == agentproto.CmdStop && !slices.Contains(slices.Collect(maps.Values(b.state.Services)), "running") {
+			b.state.Ports = nil // nothing listens any more
+		}
 		if cmd.Kind != agentproto.CmdStop {
 			b.state.Drained = false
 		}
@@ -476,6 +525,9 @@ func (b *Backend) exec(ctx context.Context, k *Knobs, cmd *agentproto.Command) a
 		group, name, found := strings.Cut(cmd.Command, "/")
 		if !found || agent.SafeName("command", group) != nil || agent.SafeName("command", name) != nil {
 			return fail(2, "guestcmd: %q is not <group>/<name>", cmd.Command)
+		}
+		if o, bad := files.missing(cmd.Kind, fileGuest); bad {
+			return o
 		}
 		b.state.LastGuest = strings.TrimSpace(cmd.Command + " " + cmd.Args)
 		if out, ok := k.GuestOutput[cmd.Command]; ok {
@@ -505,6 +557,7 @@ func (b *Backend) exec(ctx context.Context, k *Knobs, cmd *agentproto.Command) a
 		for n := range b.state.Services {
 			b.state.Services[n] = "stopped"
 		}
+		b.state.Ports = nil
 		b.state.Drained = true
 		return ok("drained")
 	}

@@ -143,9 +143,12 @@ func New(ctx context.Context, cfg Config) (*Embedded, error) {
 	}
 	e.APIURL = "http://" + e.apiLn.Addr().String()
 
+	if e.Repos, err = gitrepo.Open(ctx, gitrepo.Options{Dir: filepath.Join(cfg.DataDir, "git"), Logger: cfg.Logger.With("component", "git")}); err != nil {
+		return nil, fmt.Errorf("git repos: %w", err)
+	}
 	e.push = NewFleetPush(e.Queue, 0)
 	mc := mockcn.Config{Root: filepath.Join(cfg.DataDir, "cloud"), AZs: cfg.AZs, CNsPerAZ: cfg.CNs, Queue: e.push.Queue(),
-		Logger: cfg.Logger.With("component", "mockcn"), PublicURL: e.CloudURL}
+		Logger: cfg.Logger.With("component", "mockcn"), PublicURL: e.CloudURL, Scripts: e.Repos.ReadScript}
 	e.push.Configure(&mc.Fleet)
 	if cfg.BootLatency != nil {
 		mc.BootLatency = *cfg.BootLatency
@@ -155,9 +158,6 @@ func New(ctx context.Context, cfg Config) (*Embedded, error) {
 		return nil, fmt.Errorf("mock cloud: %w", err)
 	}
 	e.push.Bind(e.Cloud.Fleet())
-	if e.Repos, err = gitrepo.Open(ctx, gitrepo.Options{Dir: filepath.Join(cfg.DataDir, "git"), Logger: cfg.Logger.With("component", "git")}); err != nil {
-		return nil, fmt.Errorf("git repos: %w", err)
-	}
 	ok = true
 	return e, nil
 }
