@@ -207,6 +207,7 @@ func (l *Lambda) Stages(ctx context.Context) (*stages.Env, error) {
 	return stages.NewEnv(stages.Env{DB: p.db, Batches: p.batches, Queue: p.queue, Workflow: p.workflow,
 		Clouds: l.clouds, Repos: l.repos, Log: l.log.With("component", "stages"),
 		Settings: stages.Settings{StatusQueue: l.cfg.StatusQueue, HeartbeatSeconds: l.cfg.HeartbeatSeconds,
+			LeaseSeconds: int(l.cfg.LeaseRenewal / time.Second),
 			StageTimeout: l.cfg.StageTimeout, SpawnTimeout: l.cfg.SpawnTimeout}}), nil
 }
 

@@ -242,7 +242,7 @@ func (e *Env) boot(ctx context.Context, t *model.Topology, c *model.Component, n
 			n.ServerID = srv.ID
 		case errs.Is(err, errs.NotFound):
 			ud, _ := json.Marshal(UserData{NodeID: n.ID, StatusQueue: e.Settings.StatusQueue, CommandQueue: queue.NodeQueue(n.ID),
-				HeartbeatSeconds: e.Settings.HeartbeatSeconds, ScriptsRef: ref})
+				HeartbeatSeconds: e.Settings.HeartbeatSeconds, LeaseSeconds: e.Settings.LeaseSeconds, ScriptsRef: ref})
 			id, err := compute.CreateServer(ctx, cloud.ServerSpec{
 				Name: n.Name, Flavor: n.Flavor, Image: n.Image, AZ: n.AvailabilityZone,
 				UserData: []byte(base64.StdEncoding.EncodeToString(ud)), ServerGroup: c.ServerGroupID,
@@ -272,6 +272,7 @@ func (e *Env) awaitServers(ctx context.Context, t *model.Topology, c *model.Comp
 		waiting[n.ServerID] = n
 	}
 	var failed []model.NodeFailure
+	var domains map[string]string // host -> fault domain, read once per call if the cloud knows them
 	deadline := time.Now().Add(e.Settings.SpawnTimeout)
 	interval := e.Settings.PollInterval
 	prefix := "^" + regexp.QuoteMeta(t.Name+"-"+c.Name+"-")
@@ -290,8 +291,19 @@ func (e *Env) awaitServers(ctx context.Context, t *model.Topology, c *model.Comp
 			switch s.Status {
 			case "ACTIVE":
 				delete(waiting, s.ID)
+				if fd, ok := compute.(FaultDomainer); ok && domains == nil {
+					domains = map[string]string{} // asked once, even when it fails
+					if m, err := fd.FaultDomains(ctx); err != nil {
+						e.Log.Warn("fault domains of hosts", "err", err)
+					} else if m != nil {
+						domains = m
+					}
+				}
 				if _, err := e.DB.UpdateNode(ctx, n.ID, func(x *model.Node) error {
 					x.Hypervisor, x.IPs = s.Hypervisor, s.IPs
+					if d := domains[s.Hypervisor]; d != "" {
+						x.FaultDomain = d
+					}
 					if s.AZ != "" {
 						x.AvailabilityZone = s.AZ
 					}

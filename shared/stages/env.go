@@ -83,6 +83,7 @@ type Operation struct {
 type Settings struct {
 	StatusQueue      string        // default queue.Status
 	HeartbeatSeconds int           // told to agents in user data (default 10)
+	LeaseSeconds     int           // agents' lease period, told in user data (0: the agent's default)
 	StageTimeout     time.Duration // how long a stage waits for nodes (default 15 min)
 	SpawnTimeout     time.Duration // how long spawn waits for Nova (default 10 min)
 	PollInterval     time.Duration // Nova polling while spawning/deleting (default 100 ms, backing off to 2 s)

@@ -242,6 +242,10 @@ func TestPolicyRackFailureLeavesComponentServing(t *testing.T) {
 	racks := map[string]string{}
 	for _, n := range zk.Nodes {
 		racks[n.ID] = plVM(t, s, n.ServerID).Rack
+		// Spawn records each node's fault domain (its host's aggregate fault_domain).
+		if n.FaultDomain != racks[n.ID] {
+			t.Errorf("node %s: fault_domain %q, want its rack %q", n.Name, n.FaultDomain, racks[n.ID])
+		}
 	}
 	distinct := map[string]bool{}
 	for _, r := range racks {
@@ -336,14 +340,24 @@ func TestPolicyConvergeDryRunMatchesApply(t *testing.T) {
 	if len(kp.Remove) != 1 {
 		t.Fatalf("dry run of a shrink: %+v", kp)
 	}
-	oldest := kafka.Nodes[0]
+	// The policy keeps the spread first (a victim from the most crowded fault domain),
+	// then takes the oldest there.
+	crowd := map[string]int{}
 	for _, n := range kafka.Nodes {
-		if n.CreatedAt.Before(oldest.CreatedAt) {
-			oldest = n
+		crowd[n.FaultDomain]++
+	}
+	var oldest *client.Node
+	for i, n := range kafka.Nodes {
+		if n.FaultDomain == "" {
+			t.Fatalf("kafka node %s has no fault domain", n.Name)
+		}
+		if oldest == nil || crowd[n.FaultDomain] > crowd[oldest.FaultDomain] ||
+			crowd[n.FaultDomain] == crowd[oldest.FaultDomain] && n.CreatedAt.Before(oldest.CreatedAt) {
+			oldest = &kafka.Nodes[i]
 		}
 	}
 	if kp.Remove[0].ID != oldest.ID {
-		t.Errorf("victim %s, want the oldest %s", kp.Remove[0].Name, oldest.Name)
+		t.Errorf("victim %s, want the oldest of the most crowded fault domain, %s", kp.Remove[0].Name, oldest.Name)
 	}
 	lcMust(t, c, "PUT", path, desired(2, "2.8.1"), &applied)
 	if got, want := mustJSON(applied.Plan), mustJSON(dry.Plan); got != want {
