@@ -70,12 +70,16 @@ func configRoutes() []Route {
 		Example: "app/zookeeper/3.4.6/default.json"}
 	tagParam := Param{Name: "tag", Description: "the tag as its user named it (the git tag is <role>&<branch>&<tag>)", Example: "v1"}
 	branchOnly := Param{Name: "ref", Description: "a branch: master, or a topology's <name>@<az> (not a tag or commit)", Example: "master"}
+	ignoreWindowsParam := Param{Name: "ignore_windows", In: "query", Type: "boolean", Example: "true",
+		Description: "roll at once instead of in the component's next maintenance window (a change that rolls nodes is not urgent: " +
+			"while the component's windows are closed it waits, and its action's stage config_change/wait_window says until when)"}
 	applyParams := []Param{
 		{Name: "ref", Description: "the config ref to apply: a branch, <branch>&<tag> (rollback: an earlier tag) or a commit (admins)", Example: "master"},
 		{Name: "dry_run", In: "query", Type: "boolean", Description: "only say what would change on each node: the answer has the plan and no action, and nothing changes", Example: "true"},
 		{Name: "restart", In: "query", Enum: []string{stages.RestartChanged, stages.RestartAll, stages.RestartNone},
 			Description: "changed (default): restart nodes where a restart_required option changed; all: roll and restart every node; none: never restart (those nodes stay RESTART_REQUIRED)"},
 		{Name: "parallel", In: "query", Type: "integer", Description: "how many nodes roll at once (default 1; a quorum type keeps a majority of its nodes up)"},
+		ignoreWindowsParam,
 	}
 	return []Route{
 		{Method: "GET", Pattern: Prefix + "/configurations/tree/{ref}/{path...}", Handler: (*Server).readConfig, Tag: "configurations", Scope: branch,
@@ -102,11 +106,14 @@ func configRoutes() []Route {
 			Summary: "Apply a config ref to a component (rolling, node by node)",
 			Description: "Starts the configuration-change workflow: pre-config with the current membership, then node by node pre_configure, " +
 				"configure, restart where needed, validate; a failed validate stops the roll and the action names the node. " +
-				"The answer carries the plan (the diff per node). With dry_run=true the answer has the plan and no action, and nothing changes."},
+				"The answer carries the plan (the diff per node). With dry_run=true the answer has the plan and no action, and nothing changes. " +
+				"A change that rolls nodes waits for the component's next maintenance window, if it declares any, unless ignore_windows=true."},
 		{Method: "PUT", Pattern: Prefix + "/components/{id}", Handler: (*Server).updateComponent, Tag: "components", Scope: comp,
+			Params:  []Param{ignoreWindowsParam},
 			Request: "component_update", Status: http.StatusAccepted, Response: ComponentUpdated{},
-			Summary:     "Upgrade a component to another version",
-			Description: "Rolls the component's nodes one at a time through install, configuration and validate at the new version (400 for a version the script repo does not have)."},
+			Summary: "Upgrade a component to another version",
+			Description: "Rolls the component's nodes one at a time through install, configuration and validate at the new version (400 for a version the script repo does not have). " +
+				"The roll waits for the component's next maintenance window, if it declares any, unless ignore_windows=true."},
 		{Method: "GET", Pattern: Prefix + "/scripts/tree/{ref}/{path...}", Handler: (*Server).readScripts, Tag: "scripts", Admin: true,
 			Params: []Param{{Name: "ref", Description: "a branch (master) or commit of the script repo", Example: "master"},
 				{Name: "path", Description: "a file or folder of the script repo; empty (a trailing /) for the top folder", Example: "components/zookeeper.json"}},
@@ -390,7 +397,12 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 			return errs.Invalidf("dry_run", "want true or false, got %q", v)
 		}
 	}
-	in := stages.ConfigChangeIn{TopologyID: t.ID, ComponentID: c.ID, Ref: ref, Reason: stages.ReasonApply, Restart: q.Get("restart")}
+	ignoreWindows, err := boolParam(r, "ignore_windows")
+	if err != nil {
+		return err
+	}
+	in := stages.ConfigChangeIn{TopologyID: t.ID, ComponentID: c.ID, Ref: ref, Reason: stages.ReasonApply, Restart: q.Get("restart"),
+		WaitForWindow: !ignoreWindows}
 	if v := q.Get("parallel"); v != "" {
 		if in.Parallel, err = strconv.Atoi(v); err != nil || in.Parallel < 1 {
 			return errs.Invalidf("parallel", "want a number of nodes from 1 to %d, got %q", stages.MaxParallel, v)
@@ -502,7 +514,12 @@ func (s *Server) updateComponent(w http.ResponseWriter, r *http.Request) error {
 	case !ct.HasVersion(body.Version):
 		return errs.Invalidf("version", "unknown version %q of %s (versions: %s)", body.Version, c.Type, strings.Join(ct.Versions, ", "))
 	}
-	in := stages.ConfigChangeIn{TopologyID: t.ID, ComponentID: c.ID, Reason: stages.ReasonUpgrade, Restart: stages.RestartChanged}
+	ignoreWindows, err := boolParam(r, "ignore_windows")
+	if err != nil {
+		return err
+	}
+	in := stages.ConfigChangeIn{TopologyID: t.ID, ComponentID: c.ID, Reason: stages.ReasonUpgrade, Restart: stages.RestartChanged,
+		WaitForWindow: !ignoreWindows}
 	plan, err := planner.PlanConfigChange(ctx, in, stages.PlanOptions{Version: body.Version})
 	if err != nil {
 		if errs.Is(err, errs.NotFound) || errs.Is(err, errs.Invalid) {

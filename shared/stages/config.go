@@ -46,8 +46,9 @@ const NodeRestartRequired = model.NodeRestartRequired
 // Stage names of a configuration change, as actions show them; each node rolled has its
 // own stage, ConfigNodeStage.
 const (
-	StageConfigPlan = "config_change/pre_config"
-	StageConfigDone = "config_change/done"
+	StageConfigWindow = "config_change/wait_window" // only when the change waited for a window
+	StageConfigPlan   = "config_change/pre_config"
+	StageConfigDone   = "config_change/done"
 )
 
 // ConfigNodeStage is the stage that shows one node's roll.
@@ -69,6 +70,12 @@ type ConfigChangeIn struct {
 	// Parallel is how many nodes roll at once (default 1); for a quorum type it is capped
 	// so that a majority of the members stays up.
 	Parallel int `json:"parallel,omitempty"`
+	// WaitForWindow: the change is not urgent, so when the component declares maintenance
+	// windows its roll waits for the next opening. The API sets it for a user's apply or
+	// upgrade unless asked to ignore_windows; membership-driven changes (children of
+	// flexup, flexdown and replace) are urgent and a convergence waited already: neither
+	// sets it.
+	WaitForWindow bool `json:"wait_for_window,omitempty"`
 }
 
 // Normalize fills defaults and checks the enumerations.
@@ -383,6 +390,10 @@ type PlanOut struct {
 	Unchanged []string   `json:"unchanged,omitempty"` // member node ids whose configuration is already the target
 	Parallel  int        `json:"parallel"`            // the Map's MaxConcurrency
 	Timeouts  Timeouts   `json:"timeouts"`
+	// WindowWait: nothing was planned; the change waits for the component's maintenance
+	// window, which opens at WindowUntil (RFC 3339), and plans again then.
+	WindowWait  bool   `json:"window_wait"`
+	WindowUntil string `json:"window_until,omitempty"`
 }
 
 // nodeRoll is one node's plan, kept for the roll's steps (written once, by the plan).
@@ -410,7 +421,6 @@ func (e *Env) ConfigChangePlan(ctx context.Context, in ConfigRunIn) (PlanOut, er
 	if err := req.Normalize(); err != nil {
 		return PlanOut{}, err
 	}
-	e.stageRunning(ctx, req.ActionID, req.ComponentID, StageConfigPlan)
 	if own, err := e.ownAction(ctx, req.ActionID); err != nil {
 		return PlanOut{}, err
 	} else if own {
@@ -424,6 +434,12 @@ func (e *Env) ConfigChangePlan(ctx context.Context, in ConfigRunIn) (PlanOut, er
 			return PlanOut{}, err
 		}
 	}
+	if req.waitsForWindow() {
+		if wait, err := e.configWindow(ctx, &req, run); err != nil || wait.WindowWait {
+			return wait, err
+		}
+	}
+	e.stageRunning(ctx, req.ActionID, req.ComponentID, StageConfigPlan)
 	plan, err := e.PlanConfigChange(ctx, req, PlanOptions{})
 	if err != nil {
 		return PlanOut{}, err

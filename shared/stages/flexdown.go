@@ -80,39 +80,61 @@ func (e *Env) DrainNode(ctx context.Context, in NodeIn) (Empty, error) {
 // RemoveNode deletes the node's server from Nova (also one Nova has under the node's
 // name that the store lost track of), waits until Nova lists none, then removes the
 // node's queue, lease and record. It fails with ServersRemain (retried) while Nova still
-// lists one. A re-run after the record went is a no-op.
-func (e *Env) RemoveNode(ctx context.Context, in OpIn) (Empty, error) {
-	e.stageRunning(ctx, in.ActionID, in.ComponentID, StageRemove)
+// lists one. A re-run after the record went is a no-op. When the deletion policy keeps
+// servers (lifecycle_keep.go) nothing is deleted in the cloud: the node is DELETING,
+// its services are stopped first when Begin said so (StopServices asks the state
+// machine to, and RemoveNode runs again), and it is detached.
+func (e *Env) RemoveNode(ctx context.Context, in RemoveIn) (RemoveOut, error) {
 	n, _, err := e.DB.Node(ctx, in.NodeID)
 	if errs.Is(err, errs.NotFound) {
 		e.stageDone(ctx, in.ActionID, in.ComponentID, StageRemove, "", nil)
-		return Empty{}, nil
+		return RemoveOut{}, nil
 	}
 	if err != nil {
-		return Empty{}, err
+		return RemoveOut{}, err
 	}
 	if n.Status != model.NodeDeleting {
 		if n, err = e.DB.UpdateNode(ctx, n.ID, func(x *model.Node) error { x.Status = model.NodeDeleting; return nil }); err != nil {
-			return Empty{}, err
+			return RemoveOut{}, err
 		}
 	}
-	compute, err := e.Clouds.Zone(ctx, n.AvailabilityZone)
-	if err != nil {
-		return Empty{}, err
+	keep := in.Begin != nil && in.Begin.Keep
+	if keep && in.Begin.StopServices {
+		stopped, err := e.servicesStopped(ctx, in.OpIn)
+		if err != nil {
+			return RemoveOut{}, err
+		}
+		if !stopped {
+			return RemoveOut{StopServices: true}, nil
+		}
 	}
-	if err := e.deleteServers(ctx, compute, &n, n.ServerID); err != nil {
-		return Empty{}, err
+	e.stageRunning(ctx, in.ActionID, in.ComponentID, StageRemove)
+	detail := fmt.Sprintf("server %s of node %s deleted", n.ServerID, n.Name)
+	if keep {
+		detail = keptDetail(in, &n)
+	} else {
+		compute, err := e.Clouds.Zone(ctx, n.AvailabilityZone)
+		if err != nil {
+			return RemoveOut{}, err
+		}
+		if err := e.deleteServers(ctx, compute, &n, n.ServerID); err != nil {
+			return RemoveOut{}, err
+		}
 	}
 	if err := e.Queue.Remove(ctx, queue.NodeQueue(n.ID)); err != nil {
-		return Empty{}, fmt.Errorf("remove command queue of node %s: %w", n.Name, err)
+		return RemoveOut{}, fmt.Errorf("remove command queue of node %s: %w", n.Name, err)
 	}
 	if err := e.DB.S.Write(ctx, store.Del(db.KindNode, n.ID, store.Any, 0), store.Del(db.KindLease, n.ID, store.Any, 0)); err != nil {
-		return Empty{}, err
+		return RemoveOut{}, err
 	}
-	e.stageDone(ctx, in.ActionID, in.ComponentID, StageRemove, "", nil, fmt.Sprintf("server %s of node %s deleted", n.ServerID, n.Name))
+	e.stageDone(ctx, in.ActionID, in.ComponentID, StageRemove, "", nil, detail)
+	if keep {
+		e.emit(ctx, detachedEvent(in, &n, detail))
+		return RemoveOut{}, nil
+	}
 	e.emit(ctx, model.Event{Type: "node.deleted", TopologyID: n.TopologyID, ComponentID: n.ComponentID, NodeID: n.ID,
 		ActionID: in.ActionID, Tenant: n.Tenant, Message: fmt.Sprintf("node %s (%s) removed", n.Name, n.Role)})
-	return Empty{}, nil
+	return RemoveOut{}, nil
 }
 
 // deleteServers deletes serverID and any server Nova lists under the node's name for

@@ -153,6 +153,12 @@ type BeginOut struct {
 	Timeouts     Timeouts `json:"timeouts"`
 	Drain        bool     `json:"drain"`         // run the drain stage
 	DrainTimeout int      `json:"drain_timeout"` // seconds, for the ASL task
+	// Keep (flexdown): the component's deletion policy says destroy_after_deletion false;
+	// the node leaves straas but its server stays in the cloud (lifecycle_keep.go).
+	Keep bool `json:"keep"`
+	// StopServices (flexdown, Keep): the kept server's services are stopped before it is
+	// detached, so that it no longer serves or rejoins its cluster.
+	StopServices bool `json:"stop_services"`
 }
 
 // LifecycleBegin starts an operation: the action runs, the component is UPDATING, and
@@ -191,7 +197,17 @@ func (e *Env) LifecycleBegin(ctx context.Context, in OpIn) (BeginOut, error) {
 			return BeginOut{}, err
 		}
 	}
-	e.stageDone(ctx, in.ActionID, in.ComponentID, StageBegin, "", nil)
+	var detail []string
+	if a.Kind == ActionFlexdown {
+		note, err := e.beginKeep(ctx, in, &out)
+		if err != nil {
+			return BeginOut{}, err
+		}
+		if note != "" {
+			detail = append(detail, note)
+		}
+	}
+	e.stageDone(ctx, in.ActionID, in.ComponentID, StageBegin, "", nil, detail...)
 	return out, nil
 }
 
@@ -417,6 +433,12 @@ func (e *Env) LifecycleFailed(ctx context.Context, in FailIn) (JobOut, error) {
 	}
 	if in.Error.Error == "States.Timeout" {
 		cause = fmt.Sprintf("stage %s timed out: %s", stage, cause)
+	}
+	if a.Kind == ActionFlexdown && stage == StageStopServices {
+		// A kept server whose services did not stop is not detached: the node stays.
+		if err := e.restoreKept(ctx, a.NodeID); err != nil {
+			return JobOut{}, err
+		}
 	}
 	if in.ComponentID != "" {
 		if _, err := e.settle(ctx, in.ComponentID); err != nil && !errs.Is(err, errs.NotFound) {

@@ -87,7 +87,7 @@ func (e *Env) ScaleStart(ctx context.Context, in ScaleState) (ScaleProgress, err
 			spec = del.Deletion()
 			p.Grace = spec.GracePeriod
 			if !spec.Destroy() {
-				p.Note = "destroy_after_deletion is false, but the flexdown workflow always deletes the server"
+				p.Note = "destroy_after_deletion is false: each victim leaves the component, its server is kept (services stopped)"
 			}
 		}
 		nodes, err := e.DB.Nodes(ctx, c.ID)
