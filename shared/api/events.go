@@ -25,7 +25,7 @@ var eventListParams = []Param{
 	{Name: "marker", In: "query", Description: "next_marker of the previous page"},
 	{Name: "topology_id", In: "query", Description: "only the events of this topology"},
 	{Name: "component_id", In: "query", Description: "only the events of this component"},
-	{Name: "node_id", In: "query", Description: "only the events of this node"},
+	{Name: "node_id", In: "query", Description: "only the events of this node (also one that was removed)"},
 	{Name: "action_id", In: "query", Description: "only the events of this action"},
 	{Name: "level", In: "query", Description: "only these levels (comma-separated)", Example: "warning,error"},
 	{Name: "type", In: "query", Description: "only these types (comma-separated), e.g. node.heal,component.load"},
@@ -84,6 +84,13 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 			return nil, nil
 		}
 		sc, err := s.resolve(ctx, p, Scope{Param: param, Kind: kind}, v)
+		if errs.Is(err, errs.NotFound) && (kind == ScopeNode || kind == ScopeComponent) {
+			// A removed node's or component's events stay readable (node.deleted, a
+			// detachment): the id stays a filter, and visibility comes from the
+			// topology or tenant filter below — another tenant's id reads as empty,
+			// exactly like an unknown one.
+			return nil, nil
+		}
 		if errs.Is(err, errs.NotFound) {
 			return nil, &errs.Error{Kind: errs.NotFound, Field: param, Msg: err.Error()}
 		}
