@@ -40,7 +40,6 @@ func rootCmd() *cobra.Command {
 	root.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
 	root.AddCommand(upCmd(), loginCmd(), topologyCmd(), actionCmd(), componentCmd())
 	root.AddCommand(cloudCmd())
-	root.AddCommand(cloudCmd())
 	root.AddCommand(awsCmd())
 	root.AddCommand(nodeCmd(), storageCmd())
 	root.AddCommand(policyCmd())

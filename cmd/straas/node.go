@@ -115,7 +115,7 @@ func followAction(cmd *cobra.Command, c *client.Client, id string, wait bool, wh
 			_, err := os.Stdout.Write(answer)
 			return err
 		}
-		fmt.Printf("%s; action %s\n", what, id)
+		fmt.Printf("%s; action %s (straas action wait %s)\n", what, id, id)
 		return nil
 	}
 	if !jsonOutput(cmd) {

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/straas/straas/shared/api"
-	"github.com/straas/straas/shared/client"
 )
 
 var opLevels = map[string]string{"topology": "topologies", "component": "components", "node": "nodes"}
@@ -117,7 +116,7 @@ Windows (components only): --window "CRON/DURATION[/TIME_ZONE]", e.g. --window "
 				printOpState(out.OperationalState)
 				return nil
 			}
-			return opFollow(cmd, c, out.Action.ID, wait, "maintenance "+maintenance, raw)
+			return followAction(cmd, c, out.Action.ID, wait, "maintenance "+maintenance, raw)
 		},
 	}
 	f := set.Flags()
@@ -197,33 +196,6 @@ func printOpState(v api.OpStateView) {
 	_ = w.Flush()
 }
 
-// opFollow prints an action started, or waits for its end.
-func opFollow(cmd *cobra.Command, c *client.Client, id string, wait bool, what string, answer json.RawMessage) error {
-	if !wait {
-		if jsonOutput(cmd) {
-			_, err := os.Stdout.Write(answer)
-			return err
-		}
-		fmt.Printf("%s: action %s (straas action wait %s)\n", what, id, id)
-		return nil
-	}
-	a, err := waitAction(cmd, c, id, "")
-	if err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		if err := printJSON(map[string]any{"action": a}); err != nil {
-			return err
-		}
-	} else {
-		printAction(a)
-	}
-	if a.Status != "SUCCEEDED" {
-		return fmt.Errorf("action %s %s: %s", a.ID, a.Status, describeActionError(a))
-	}
-	return nil
-}
-
 // convergeCmd is `straas converge`: desired-state convergence of a topology.
 func convergeCmd() *cobra.Command {
 	var file string
@@ -267,7 +239,7 @@ func convergeCmd() *cobra.Command {
 			if out.Action == nil {
 				return nil
 			}
-			return opFollow(cmd, c, out.Action.ID, wait, "converging", raw)
+			return followAction(cmd, c, out.Action.ID, wait, "converging", raw)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the desired spec (the body of a creation)")

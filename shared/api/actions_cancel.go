@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,23 +33,7 @@ func (s *Server) cancelAction(w http.ResponseWriter, r *http.Request) error {
 		return errs.Conflictf("action %s has ended already (%s)", a.ID, a.Status)
 	}
 	cause := fmt.Sprintf("cancelled by %s", p.UserName)
-	if a.Execution != "" {
-		if err := s.Workflow.Stop(ctx, a.Execution, "Cancelled", cause); err != nil && !errs.Is(err, errs.NotFound) && !errs.Is(err, errs.Invalid) {
-			return fmt.Errorf("stop the workflow of action %s: %w", a.ID, err)
-		}
-	}
-	cancelled := false
-	a, err = s.DB.UpdateAction(ctx, a.ID, func(x *model.Action) error {
-		switch x.Status {
-		case model.ActionSucceeded, model.ActionFailed, model.ActionCancelled:
-			return nil // it ended meanwhile
-		}
-		now := s.DB.Now()
-		x.Status, x.FinishedAt = model.ActionCancelled, &now
-		x.Error = &model.ActionError{Error: "Cancelled", Cause: cause}
-		cancelled = true
-		return nil
-	})
+	a, cancelled, err := s.stopAction(ctx, a, cause)
 	if err != nil {
 		return err
 	}
@@ -93,4 +78,26 @@ func (s *Server) cancelAction(w http.ResponseWriter, r *http.Request) error {
 	a.Input = nil
 	writeJSON(w, http.StatusOK, ActionCancelled{Action: a})
 	return nil
+}
+
+// stopAction stops a's workflow and marks it CANCELLED with cause; cancelled is false
+// when it ended meanwhile (a is then as it ended).
+func (s *Server) stopAction(ctx context.Context, a model.Action, cause string) (_ model.Action, cancelled bool, err error) {
+	if a.Execution != "" {
+		if err := s.Workflow.Stop(ctx, a.Execution, "Cancelled", cause); err != nil && !errs.Is(err, errs.NotFound) && !errs.Is(err, errs.Invalid) {
+			return a, false, fmt.Errorf("stop the workflow of action %s: %w", a.ID, err)
+		}
+	}
+	a, err = s.DB.UpdateAction(ctx, a.ID, func(x *model.Action) error {
+		switch x.Status {
+		case model.ActionSucceeded, model.ActionFailed, model.ActionCancelled:
+			return nil // it ended meanwhile
+		}
+		now := s.DB.Now()
+		x.Status, x.FinishedAt = model.ActionCancelled, &now
+		x.Error = &model.ActionError{Error: "Cancelled", Cause: cause}
+		cancelled = true
+		return nil
+	})
+	return a, cancelled, err
 }

@@ -269,19 +269,7 @@ func (s *Server) stopTopologyActions(ctx context.Context, topologyID, cause stri
 		if a.Status != model.ActionRunning && a.Status != model.ActionPending {
 			continue
 		}
-		if a.Execution != "" {
-			if err := s.Workflow.Stop(ctx, a.Execution, "Cancelled", cause); err != nil && !errs.Is(err, errs.NotFound) {
-				return fmt.Errorf("stop running action %s: %w", a.ID, err)
-			}
-		}
-		if _, err := s.DB.UpdateAction(ctx, a.ID, func(x *model.Action) error {
-			if x.Status == model.ActionRunning || x.Status == model.ActionPending {
-				now := s.DB.Now()
-				x.Status, x.FinishedAt = model.ActionCancelled, &now
-				x.Error = &model.ActionError{Error: "Cancelled", Cause: cause}
-			}
-			return nil
-		}); err != nil {
+		if _, _, err := s.stopAction(ctx, a, cause); err != nil {
 			return err
 		}
 	}

@@ -216,99 +216,66 @@ func (d *DB) Stages(ctx context.Context, actionID string) ([]model.Stage, error)
 
 // --- writes -----------------------------------------------------------------------
 
-// UpdateTopology applies fn to a topology under optimistic concurrency.
-func (d *DB) UpdateTopology(ctx context.Context, id string, fn func(*model.Topology) error) (model.Topology, error) {
-	var out model.Topology
-	_, err := store.Update(ctx, d.S, KindTopology, id, func(r *store.Record) error {
-		var t model.Topology
-		if err := store.Decode(*r, &t); err != nil {
+// update applies fn to the record kind/id decoded as a T, re-encodes it with enc (which
+// sets its indexes) and writes it back under optimistic concurrency.
+func update[T any](ctx context.Context, d *DB, kind, id string, enc func(*T) (store.Record, error), fn func(*T) error) (T, error) {
+	var out T
+	_, err := store.Update(ctx, d.S, kind, id, func(r *store.Record) error {
+		var v T
+		if err := store.Decode(*r, &v); err != nil {
 			return err
 		}
-		if err := fn(&t); err != nil {
+		if err := fn(&v); err != nil {
 			return err
 		}
-		t.UpdatedAt = d.Now()
-		nr, err := TopologyRecord(&t)
+		nr, err := enc(&v)
 		if err != nil {
 			return err
 		}
 		nr.Version = r.Version
 		*r = nr
-		out = t
+		out = v
 		return nil
 	})
 	return out, err
+}
+
+// UpdateTopology applies fn to a topology under optimistic concurrency.
+func (d *DB) UpdateTopology(ctx context.Context, id string, fn func(*model.Topology) error) (model.Topology, error) {
+	return update(ctx, d, KindTopology, id, TopologyRecord, func(t *model.Topology) error {
+		if err := fn(t); err != nil {
+			return err
+		}
+		t.UpdatedAt = d.Now()
+		return nil
+	})
 }
 
 // UpdateComponent applies fn to a component under optimistic concurrency.
 func (d *DB) UpdateComponent(ctx context.Context, id string, fn func(*model.Component) error) (model.Component, error) {
-	var out model.Component
-	_, err := store.Update(ctx, d.S, KindComponent, id, func(r *store.Record) error {
-		var c model.Component
-		if err := store.Decode(*r, &c); err != nil {
-			return err
-		}
-		if err := fn(&c); err != nil {
+	return update(ctx, d, KindComponent, id, ComponentRecord, func(c *model.Component) error {
+		if err := fn(c); err != nil {
 			return err
 		}
 		c.UpdatedAt = d.Now()
-		nr, err := ComponentRecord(&c)
-		if err != nil {
-			return err
-		}
-		nr.Version = r.Version
-		*r = nr
-		out = c
 		return nil
 	})
-	return out, err
 }
 
 // UpdateNode applies fn to a node under optimistic concurrency.
 func (d *DB) UpdateNode(ctx context.Context, id string, fn func(*model.Node) error) (model.Node, error) {
-	var out model.Node
-	_, err := store.Update(ctx, d.S, KindNode, id, func(r *store.Record) error {
-		var n model.Node
-		if err := store.Decode(*r, &n); err != nil {
-			return err
-		}
-		if err := fn(&n); err != nil {
+	return update(ctx, d, KindNode, id, NodeRecord, func(n *model.Node) error {
+		if err := fn(n); err != nil {
 			return err
 		}
 		n.UpdatedAt = d.Now()
-		nr, err := NodeRecord(&n)
-		if err != nil {
-			return err
-		}
-		nr.Version = r.Version
-		*r = nr
-		out = n
 		return nil
 	})
-	return out, err
 }
 
 // UpdateAction applies fn to an action under optimistic concurrency.
 func (d *DB) UpdateAction(ctx context.Context, id string, fn func(*model.Action) error) (model.Action, error) {
-	var out model.Action
-	_, err := store.Update(ctx, d.S, KindAction, id, func(r *store.Record) error {
-		var a model.Action
-		if err := store.Decode(*r, &a); err != nil {
-			return err
-		}
-		if err := fn(&a); err != nil {
-			return err
-		}
-		nr, err := ActionRecord(&a)
-		if err != nil {
-			return err
-		}
-		nr.Version = r.Version
-		*r = nr
-		out = a
-		return nil
-	})
-	return out, err
+	return update(ctx, d, KindAction, id, ActionRecord, fn)
 }
 
 // PutNode writes a node unconditionally.
@@ -333,22 +300,7 @@ func (d *DB) PutStage(ctx context.Context, s *model.Stage) error {
 func (d *DB) UpdateStage(ctx context.Context, actionID, componentID, stage string, fn func(*model.Stage)) (model.Stage, error) {
 	id := StageID(actionID, componentID, stage)
 	for attempt := 0; ; attempt++ {
-		var out model.Stage
-		_, err := store.Update(ctx, d.S, KindStage, id, func(r *store.Record) error {
-			var s model.Stage
-			if err := store.Decode(*r, &s); err != nil {
-				return err
-			}
-			fn(&s)
-			nr, err := StageRecord(&s)
-			if err != nil {
-				return err
-			}
-			nr.Version = r.Version
-			*r = nr
-			out = s
-			return nil
-		})
+		out, err := update(ctx, d, KindStage, id, StageRecord, func(s *model.Stage) error { fn(s); return nil })
 		if errs.Is(err, errs.NotFound) && attempt == 0 {
 			s := model.Stage{ActionID: actionID, ComponentID: componentID, Name: stage, StartedAt: d.Now(), Status: "RUNNING"}
 			fn(&s)
