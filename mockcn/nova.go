@@ -722,16 +722,10 @@ func (c *Cloud) listServers(detail bool) http.HandlerFunc {
 			}
 			return out[i].ID > out[j].ID
 		})
-		if m := q.Get("marker"); m != "" {
-			i := 0
-			for i < len(out) && out[i].ID != m {
-				i++
-			}
-			if i == len(out) {
-				novaError(w, http.StatusBadRequest, "marker ["+m+"] not found")
-				return
-			}
-			out = out[i+1:]
+		out, ok := afterMarker(out, q.Get("marker"), func(v *vm) string { return v.ID })
+		if !ok {
+			novaError(w, http.StatusBadRequest, "marker ["+q.Get("marker")+"] not found")
+			return
 		}
 		more := len(out) > limit
 		if len(out) > limit {
@@ -1079,16 +1073,10 @@ func (c *Cloud) listFlavors(detail bool) http.HandlerFunc {
 			}
 			return less
 		})
-		if m := q.Get("marker"); m != "" {
-			i := 0
-			for i < len(fs) && fs[i].ID != m {
-				i++
-			}
-			if i == len(fs) {
-				novaError(w, http.StatusBadRequest, "marker ["+m+"] not found")
-				return
-			}
-			fs = fs[i+1:]
+		fs, ok := afterMarker(fs, q.Get("marker"), func(f *Flavor) string { return f.ID })
+		if !ok {
+			novaError(w, http.StatusBadRequest, "marker ["+q.Get("marker")+"] not found")
+			return
 		}
 		more := false
 		if l, err := strconv.Atoi(q.Get("limit")); err == nil && l >= 0 && l < len(fs) {
@@ -1223,16 +1211,10 @@ func (c *Cloud) listHypervisors(detail bool) http.HandlerFunc {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		xs := c.sortedCNsLocked()
-		if m := q.Get("marker"); m != "" {
-			i := 0
-			for i < len(xs) && fmt.Sprint(c.hypervisorID(xs[i], mv)) != m {
-				i++
-			}
-			if i == len(xs) {
-				novaError(w, http.StatusBadRequest, "marker ["+m+"] not found")
-				return
-			}
-			xs = xs[i+1:]
+		xs, ok := afterMarker(xs, q.Get("marker"), func(x *cn) string { return fmt.Sprint(c.hypervisorID(x, mv)) })
+		if !ok {
+			novaError(w, http.StatusBadRequest, "marker ["+q.Get("marker")+"] not found")
+			return
 		}
 		list := []map[string]any{}
 		limit, lerr := strconv.Atoi(q.Get("limit"))
@@ -1562,4 +1544,18 @@ func (c *Cloud) quotaSet(w http.ResponseWriter, r *http.Request) {
 		"injected_files": 5, "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
 		"fixed_ips": -1, "floating_ips": -1, "security_groups": -1, "security_group_rules": -1,
 	}})
+}
+
+// afterMarker returns the items after the one whose id is marker (Nova's paging); ok is
+// false when no item has that id. An empty marker is the start.
+func afterMarker[T any](items []T, marker string, id func(T) string) (_ []T, ok bool) {
+	if marker == "" {
+		return items, true
+	}
+	for i, x := range items {
+		if id(x) == marker {
+			return items[i+1:], true
+		}
+	}
+	return nil, false
 }
