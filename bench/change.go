@@ -40,7 +40,8 @@ func missingRoutes() []string {
 // its old configuration) and of a config change applied to the whole component.
 func runChange(ctx context.Context, r *report, n int, quick bool) error {
 	r.setup("6", "`straas up` in-process; a topology of a 3-node ZooKeeper and an %d-node Kafka; replace: PUT /straas/v1.0/nodes/{id} of one Kafka node; "+
-		"config change: PUT /straas/v1.0/components/{id}/tree/{ref} of the Kafka component at its topology's config branch; each timed until its action SUCCEEDED", n)
+		"config change: a commit of the Kafka user.json changing log_retention_hours (restart_required), then PUT /straas/v1.0/components/{id}/tree/{ref}?parallel=P "+
+		"of the Kafka component at its topology's config branch (every broker configured, restarted and validated; P = 1, then %d); each timed from the PUT until its action SUCCEEDED", n, parallelChange)
 	if missing := missingRoutes(); len(missing) > 0 {
 		r.unavailable("6", "not available yet: the API does not serve %s (the replacement and configuration-change workflows are being written); "+
 			"this scenario runs as soon as api.Routes() has them", strings.Join(missing, " and "))
@@ -78,30 +79,68 @@ func runChange(ctx context.Context, r *report, n int, quick bool) error {
 	if kafka == nil || len(kafka.Nodes) == 0 {
 		return fmt.Errorf("no kafka nodes in topology %s", t.ID)
 	}
-	timed := func(what, method, path string) error {
+	// timed runs an operation and waits for its action; it returns the action and the
+	// answer's plan (for a config change) and records the time under what.
+	timed := func(what, method, path string, body any) (*plannedAnswer, float64, error) {
 		start := time.Now()
-		var out struct {
-			Action client.ActionRef `json:"action"`
-		}
-		if _, err := s.c.Do(ctx, method, path, map[string]any{}, &out); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+		var out plannedAnswer
+		if _, err := s.c.Do(ctx, method, path, body, &out); err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", what, err)
 		}
 		if out.Action.ID == "" {
-			return fmt.Errorf("%s: no action in the answer of %s %s", what, method, path)
+			return nil, 0, fmt.Errorf("%s: no action in the answer of %s %s", what, method, path)
 		}
 		a, err := s.waitAction(ctx, out.Action.ID, 10*time.Minute, nil)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		if a.Status != model.ActionSucceeded {
-			return fmt.Errorf("%s: %s", what, actionFailure(a))
+			return nil, 0, fmt.Errorf("%s: %s", what, actionFailure(a))
 		}
-		r.add("6", n, what, time.Since(start).Seconds(), "s")
-		return nil
+		took := time.Since(start).Seconds()
+		r.add("6", n, what, took, "s")
+		return &out, took, nil
 	}
 	node := kafka.Nodes[len(kafka.Nodes)/2]
-	if err := timed("replace one node", "PUT", api.Prefix+"/nodes/"+url.PathEscape(node.ID)); err != nil {
+	if _, _, err := timed("replace one node", "PUT", api.Prefix+"/nodes/"+url.PathEscape(node.ID), map[string]any{}); err != nil {
 		return err
 	}
-	return timed("config change of the component", "PUT", api.Prefix+"/components/"+url.PathEscape(kafka.ID)+"/tree/"+url.PathEscape(t.ConfigBranch))
+	// A config change that changes every broker's configuration: a user.json commit of a
+	// restart_required option, then the apply (rolling: configure, restart, validate per
+	// node), one node at a time and then parallelChange at once.
+	userFile := api.Prefix + "/configurations/tree/" + url.PathEscape(t.ConfigBranch) + "/app/kafka/" + kafka.Version + "/user.json"
+	apply := api.Prefix + "/components/" + url.PathEscape(kafka.ID) + "/tree/" + url.PathEscape(t.ConfigBranch) + "?ignore_windows=true"
+	for i, par := range []int{1, parallelChange} {
+		hours := 72 - 24*i // a different value each time: every node changes
+		content := fmt.Sprintf(`{"type":"ini","content":[{"section":"kafka","options":[{"key":"log_retention_hours","value":%d}]}]}`, hours)
+		if _, err := s.c.Do(ctx, "PUT", userFile, map[string]any{"content": content, "message": "bench: retention " + fmt.Sprint(hours) + "h"}, nil); err != nil {
+			return fmt.Errorf("commit user.json: %w", err)
+		}
+		what := fmt.Sprintf("config change, %d node(s) at once", par)
+		out, took, err := timed(what, "PUT", fmt.Sprintf("%s&parallel=%d", apply, par), nil)
+		if err != nil {
+			return err
+		}
+		if out.Plan.ToRoll < n {
+			return fmt.Errorf("%s: the plan rolls %d nodes, want all %d brokers (plan: %+v)", what, out.Plan.ToRoll, n, out.Plan)
+		}
+		r.add("6", n, fmt.Sprintf("nodes restarted (parallel %d)", par), float64(out.Plan.ToRestart), "nodes")
+		if par == 1 {
+			r.add("6", n, "per node rolled one at a time", 1000*took/float64(out.Plan.ToRoll), "ms")
+		}
+	}
+	return nil
+}
+
+// parallelChange is how many nodes the second config change rolls at once.
+const parallelChange = 10
+
+// plannedAnswer is the answer of an operation: its action, and a config change's plan.
+type plannedAnswer struct {
+	Action client.ActionRef `json:"action"`
+	Plan   struct {
+		ToRoll    int `json:"nodes_to_roll"`
+		ToRestart int `json:"nodes_to_restart"`
+		Parallel  int `json:"parallel"`
+	} `json:"plan"`
 }

@@ -10,9 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/straas/straas/shared/agentproto"
@@ -306,9 +309,25 @@ type Result struct {
 // updates the node's status, and completes the batch when it was the last answer.
 // It reports whether this call changed the entry.
 func (s *Service) Record(ctx context.Context, batchID, nodeID string, res Result) (bool, error) {
+	// Every answer of a batch updates its one record: writers of this process take
+	// turns (a 1,000-node stage would otherwise have all conductor workers collide on
+	// it, retry and give up); writers elsewhere (other Lambda instances) are still
+	// resolved by the conditional write, with a jittered back-off.
 	var completed, changed bool
 	var b Batch
+	mu := recordLock(batchID)
+	mu.Lock()
+	unlock := sync.OnceFunc(mu.Unlock)
+	defer unlock()
 	for attempt := 0; attempt < 50; attempt++ {
+		if attempt > 0 {
+			d := time.Duration(rand.IntN(1<<min(attempt, 8))) * 100 * time.Microsecond
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(d):
+			}
+		}
 		br, err := s.DB.S.Get(ctx, KindBatch, batchID)
 		if err != nil {
 			return false, err
@@ -362,6 +381,7 @@ func (s *Service) Record(ctx context.Context, batchID, nodeID string, res Result
 		}
 		completed = false
 	}
+	unlock() // what follows may open or answer other batches
 	if !changed {
 		return false, fmt.Errorf("record result of node %s in batch %s: too much contention", nodeID, batchID)
 	}
@@ -573,4 +593,13 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// recordLocks serialise the answers of a batch within this process (Record).
+var recordLocks [64]sync.Mutex
+
+func recordLock(batchID string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(batchID))
+	return &recordLocks[h.Sum32()%uint32(len(recordLocks))]
 }
