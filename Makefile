@@ -58,7 +58,7 @@ fuzz: ## fuzz request decoding/validation and the ASL interpreter's input handli
 	@set -e; for f in $(FUZZ_API); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./shared/api; done
 	@set -e; for f in $(FUZZ_ASL); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./shared/asl; done
 
-bench: ## run the benchmark scenarios; QUICK=1 for small sizes; writes bench/results.json
+bench: $(PYTOOLS) ## run the benchmark scenarios (installs moto for scenario 8); QUICK=1 for small sizes; writes bench/results.json
 	$(GO) run ./bench $(if $(QUICK),-quick,)
 
 clean: ## remove build outputs and local state

@@ -38,7 +38,7 @@ var allJobs = []*job{
 	{name: "fleet", scenarios: []string{"1", "2"}, sizes: sizes([]int{500, 1000}, []int{1000, 5000, 10000}), run: runFleet},
 	{name: "ingest", scenarios: []string{"3"}, sizes: sizes([]int{2000, 5000}, []int{2000, 5000, 10000, 20000}), run: runIngest},
 	{name: "leases", scenarios: []string{"3b"}, sizes: sizes([]int{2000}, []int{1000, 10000}), run: runLeaseWrites},
-	{name: "interp", scenarios: []string{"4"}, sizes: sizes([]int{16, 256}, []int{1, 16, 64, 256}), run: runInterpreter},
+	{name: "interp", scenarios: []string{"4"}, sizes: sizes([]int{16, 256}, []int{1, 16, 32, 64, 256}), run: runInterpreter},
 	{name: "create", scenarios: []string{"5"}, sizes: sizes([]int{0}, []int{0}), run: runCreate},
 	{name: "change", scenarios: []string{"6"}, sizes: sizes([]int{30}, []int{100}), run: runChange},
 	{name: "api", scenarios: []string{"7"}, sizes: sizes([]int{10}, []int{20, 200}), run: runAPI},
