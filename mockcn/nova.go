@@ -652,6 +652,19 @@ func (c *Cloud) visibleLocked(r *http.Request) *vm {
 	return v
 }
 
+// withServer runs fn under the cloud's lock on the server of the path's id that the
+// caller may see, or answers Nova's 404.
+func (c *Cloud) withServer(w http.ResponseWriter, r *http.Request, fn func(v *vm)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.visibleLocked(r)
+	if v == nil {
+		notFoundServer(w, r.PathValue("id"))
+		return
+	}
+	fn(v)
+}
+
 func notFoundServer(w http.ResponseWriter, id string) {
 	novaError(w, http.StatusNotFound, "Instance "+id+" could not be found.")
 }
@@ -753,14 +766,9 @@ func (c *Cloud) listServers(detail bool) http.HandlerFunc {
 }
 
 func (c *Cloud) showServer(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v := c.visibleLocked(r)
-	if v == nil {
-		notFoundServer(w, r.PathValue("id"))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"server": c.serverBody(r, v, microOf(r), tokenOf(r).IsAdmin())})
+	c.withServer(w, r, func(v *vm) {
+		writeJSON(w, http.StatusOK, map[string]any{"server": c.serverBody(r, v, microOf(r), tokenOf(r).IsAdmin())})
+	})
 }
 
 func (c *Cloud) updateServer(w http.ResponseWriter, r *http.Request) {
@@ -773,35 +781,25 @@ func (c *Cloud) updateServer(w http.ResponseWriter, r *http.Request) {
 		novaError(w, http.StatusBadRequest, "Invalid input for field/attribute server.")
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v := c.visibleLocked(r)
-	if v == nil {
-		notFoundServer(w, r.PathValue("id"))
-		return
-	}
-	if n := req.Server.Name; n != nil {
-		if strings.TrimSpace(*n) == "" || len(*n) > 255 {
-			novaError(w, http.StatusBadRequest, "Invalid input for field/attribute name.")
-			return
+	c.withServer(w, r, func(v *vm) {
+		if n := req.Server.Name; n != nil {
+			if strings.TrimSpace(*n) == "" || len(*n) > 255 {
+				novaError(w, http.StatusBadRequest, "Invalid input for field/attribute name.")
+				return
+			}
+			v.Name = *n
+			v.Updated = c.clock.Now().UTC()
+			c.saveVMLocked(v)
 		}
-		v.Name = *n
-		v.Updated = c.clock.Now().UTC()
-		c.saveVMLocked(v)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"server": c.serverBody(r, v, microOf(r), tokenOf(r).IsAdmin())})
+		writeJSON(w, http.StatusOK, map[string]any{"server": c.serverBody(r, v, microOf(r), tokenOf(r).IsAdmin())})
+	})
 }
 
 func (c *Cloud) deleteServer(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v := c.visibleLocked(r)
-	if v == nil {
-		notFoundServer(w, r.PathValue("id"))
-		return
-	}
-	c.deleteLocked(v)
-	w.WriteHeader(http.StatusNoContent)
+	c.withServer(w, r, func(v *vm) {
+		c.deleteLocked(v)
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // DeleteServer deletes a server as Nova's DELETE does (for tests and tools).
@@ -830,118 +828,108 @@ func (c *Cloud) serverAction(w http.ResponseWriter, r *http.Request) {
 		novaError(w, http.StatusBadRequest, "Malformed request body: one action expected")
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v := c.visibleLocked(r)
-	if v == nil {
-		notFoundServer(w, r.PathValue("id"))
-		return
-	}
-	for action, raw := range req {
-		switch action {
-		case "reboot":
-			var body struct {
-				Type string `json:"type"`
-			}
-			if json.Unmarshal(raw, &body) != nil || (body.Type != "SOFT" && body.Type != "HARD") {
-				novaError(w, http.StatusBadRequest, "Invalid input for field/attribute type. Value must be one of SOFT, HARD.")
-				return
-			}
-			hard := body.Type == "HARD"
-			ok := v.Status == StatusActive || (hard && (v.Status == StatusShutoff || v.Status == StatusError || v.Status == StatusReboot))
-			if !ok || v.cn == nil {
-				conflict(w, "reboot", v)
-				return
-			}
-			c.stopAgentLocked(v)
-			v.Fault = nil
-			if hard {
-				c.transitionLocked(v, StatusHardReboot, "reboot_started_hard", v.VMState, v.Power)
-			} else {
-				c.transitionLocked(v, StatusReboot, "reboot_started", v.VMState, v.Power)
-			}
-			c.scheduleActiveLocked(v, c.latency.sample())
-			w.WriteHeader(http.StatusAccepted)
-		case "rebuild":
-			var body struct {
-				ImageRef string            `json:"imageRef"`
-				Name     *string           `json:"name"`
-				Metadata map[string]string `json:"metadata"`
-				UserData *string           `json:"user_data"`
-			}
-			if err := json.Unmarshal(raw, &body); err != nil || body.ImageRef == "" {
-				novaError(w, http.StatusBadRequest, "Invalid input for field/attribute imageRef. 'imageRef' is a required property")
-				return
-			}
-			if v.cn == nil || (v.Status != StatusActive && v.Status != StatusShutoff && v.Status != StatusError) {
-				conflict(w, "rebuild", v)
-				return
-			}
-			if body.UserData != nil {
-				if _, err := base64.StdEncoding.DecodeString(*body.UserData); err != nil {
-					novaError(w, http.StatusBadRequest, "User data needs to be valid base 64.")
+	c.withServer(w, r, func(v *vm) {
+		for action, raw := range req {
+			switch action {
+			case "reboot":
+				var body struct {
+					Type string `json:"type"`
+				}
+				if json.Unmarshal(raw, &body) != nil || (body.Type != "SOFT" && body.Type != "HARD") {
+					novaError(w, http.StatusBadRequest, "Invalid input for field/attribute type. Value must be one of SOFT, HARD.")
 					return
 				}
-				v.UserData = *body.UserData
-				v.NodeID = ""
-				if ud, err := ParseUserData(v.UserData); err == nil && ud != nil {
-					v.NodeID = ud.NodeID
+				hard := body.Type == "HARD"
+				ok := v.Status == StatusActive || (hard && (v.Status == StatusShutoff || v.Status == StatusError || v.Status == StatusReboot))
+				if !ok || v.cn == nil {
+					conflict(w, "reboot", v)
+					return
 				}
+				c.stopAgentLocked(v)
+				v.Fault = nil
+				if hard {
+					c.transitionLocked(v, StatusHardReboot, "reboot_started_hard", v.VMState, v.Power)
+				} else {
+					c.transitionLocked(v, StatusReboot, "reboot_started", v.VMState, v.Power)
+				}
+				c.scheduleActiveLocked(v, c.latency.sample())
+				w.WriteHeader(http.StatusAccepted)
+			case "rebuild":
+				var body struct {
+					ImageRef string            `json:"imageRef"`
+					Name     *string           `json:"name"`
+					Metadata map[string]string `json:"metadata"`
+					UserData *string           `json:"user_data"`
+				}
+				if err := json.Unmarshal(raw, &body); err != nil || body.ImageRef == "" {
+					novaError(w, http.StatusBadRequest, "Invalid input for field/attribute imageRef. 'imageRef' is a required property")
+					return
+				}
+				if v.cn == nil || (v.Status != StatusActive && v.Status != StatusShutoff && v.Status != StatusError) {
+					conflict(w, "rebuild", v)
+					return
+				}
+				if body.UserData != nil {
+					if _, err := base64.StdEncoding.DecodeString(*body.UserData); err != nil {
+						novaError(w, http.StatusBadRequest, "User data needs to be valid base 64.")
+						return
+					}
+					v.UserData = *body.UserData
+					v.NodeID = ""
+					if ud, err := ParseUserData(v.UserData); err == nil && ud != nil {
+						v.NodeID = ud.NodeID
+					}
+				}
+				c.stopAgentLocked(v)
+				// A rebuilt server has a fresh disk: its agent starts from nothing.
+				if err := os.RemoveAll(c.vmDir(v)); err != nil {
+					c.log.Warn("mockcn: wipe VM disk", "vm", v.ID, "err", err)
+				}
+				v.Image = lastSegment(body.ImageRef)
+				if body.Name != nil && *body.Name != "" {
+					v.Name = *body.Name
+				}
+				if body.Metadata != nil {
+					v.Metadata = body.Metadata
+				}
+				v.Fault = nil
+				c.transitionLocked(v, StatusRebuild, "rebuilding", v.VMState, v.Power)
+				c.scheduleActiveLocked(v, c.latency.sample())
+				writeJSON(w, http.StatusAccepted, map[string]any{"server": c.serverBody(r, v, microOf(r), tokenOf(r).IsAdmin())})
+			case "os-stop":
+				if v.Status != StatusActive {
+					conflict(w, "stop", v)
+					return
+				}
+				c.stopAgentLocked(v)
+				c.transitionLocked(v, StatusShutoff, "", "stopped", powerShutdown)
+				w.WriteHeader(http.StatusAccepted)
+			case "os-start":
+				if v.Status != StatusShutoff || v.cn == nil {
+					conflict(w, "start", v)
+					return
+				}
+				c.transitionLocked(v, StatusShutoff, "powering-on", "stopped", powerShutdown)
+				c.scheduleActiveLocked(v, c.latency.sample())
+				w.WriteHeader(http.StatusAccepted)
+			case "forceDelete":
+				c.deleteLocked(v)
+				w.WriteHeader(http.StatusAccepted)
+			default:
+				novaError(w, http.StatusBadRequest, "There is no such action: "+action)
 			}
-			c.stopAgentLocked(v)
-			// A rebuilt server has a fresh disk: its agent starts from nothing.
-			if err := os.RemoveAll(c.vmDir(v)); err != nil {
-				c.log.Warn("mockcn: wipe VM disk", "vm", v.ID, "err", err)
-			}
-			v.Image = lastSegment(body.ImageRef)
-			if body.Name != nil && *body.Name != "" {
-				v.Name = *body.Name
-			}
-			if body.Metadata != nil {
-				v.Metadata = body.Metadata
-			}
-			v.Fault = nil
-			c.transitionLocked(v, StatusRebuild, "rebuilding", v.VMState, v.Power)
-			c.scheduleActiveLocked(v, c.latency.sample())
-			writeJSON(w, http.StatusAccepted, map[string]any{"server": c.serverBody(r, v, microOf(r), tokenOf(r).IsAdmin())})
-		case "os-stop":
-			if v.Status != StatusActive {
-				conflict(w, "stop", v)
-				return
-			}
-			c.stopAgentLocked(v)
-			c.transitionLocked(v, StatusShutoff, "", "stopped", powerShutdown)
-			w.WriteHeader(http.StatusAccepted)
-		case "os-start":
-			if v.Status != StatusShutoff || v.cn == nil {
-				conflict(w, "start", v)
-				return
-			}
-			c.transitionLocked(v, StatusShutoff, "powering-on", "stopped", powerShutdown)
-			c.scheduleActiveLocked(v, c.latency.sample())
-			w.WriteHeader(http.StatusAccepted)
-		case "forceDelete":
-			c.deleteLocked(v)
-			w.WriteHeader(http.StatusAccepted)
-		default:
-			novaError(w, http.StatusBadRequest, "There is no such action: "+action)
 		}
-	}
+	})
 }
 
 func (c *Cloud) getMetadata(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v := c.visibleLocked(r)
-	if v == nil {
-		notFoundServer(w, r.PathValue("id"))
-		return
-	}
-	md := v.Metadata
-	if md == nil {
-		md = map[string]string{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"metadata": md})
+	c.withServer(w, r, func(v *vm) {
+		md := v.Metadata
+		if md == nil {
+			md = map[string]string{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"metadata": md})
+	})
 }
 
 func (c *Cloud) setMetadata(replace bool) http.HandlerFunc {
@@ -953,43 +941,33 @@ func (c *Cloud) setMetadata(replace bool) http.HandlerFunc {
 			novaError(w, http.StatusBadRequest, "Malformed request body: metadata must be an object of strings")
 			return
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		v := c.visibleLocked(r)
-		if v == nil {
-			notFoundServer(w, r.PathValue("id"))
-			return
-		}
-		if replace || v.Metadata == nil {
-			v.Metadata = map[string]string{}
-		}
-		for k, val := range req.Metadata {
-			v.Metadata[k] = val
-		}
-		if len(v.Metadata) > 128 {
-			novaError(w, http.StatusForbidden, "Quota exceeded for metadata_items")
-			return
-		}
-		v.Updated = c.clock.Now().UTC()
-		c.saveVMLocked(v)
-		writeJSON(w, http.StatusOK, map[string]any{"metadata": v.Metadata})
+		c.withServer(w, r, func(v *vm) {
+			if replace || v.Metadata == nil {
+				v.Metadata = map[string]string{}
+			}
+			for k, val := range req.Metadata {
+				v.Metadata[k] = val
+			}
+			if len(v.Metadata) > 128 {
+				novaError(w, http.StatusForbidden, "Quota exceeded for metadata_items")
+				return
+			}
+			v.Updated = c.clock.Now().UTC()
+			c.saveVMLocked(v)
+			writeJSON(w, http.StatusOK, map[string]any{"metadata": v.Metadata})
+		})
 	}
 }
 
 func (c *Cloud) getMetadatum(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v := c.visibleLocked(r)
-	if v == nil {
-		notFoundServer(w, r.PathValue("id"))
-		return
-	}
-	val, ok := v.Metadata[r.PathValue("key")]
-	if !ok {
-		novaError(w, http.StatusNotFound, "Metadata item was not found")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"meta": map[string]string{r.PathValue("key"): val}})
+	c.withServer(w, r, func(v *vm) {
+		val, ok := v.Metadata[r.PathValue("key")]
+		if !ok {
+			novaError(w, http.StatusNotFound, "Metadata item was not found")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"meta": map[string]string{r.PathValue("key"): val}})
+	})
 }
 
 func (c *Cloud) putMetadatum(w http.ResponseWriter, r *http.Request) {
@@ -1006,38 +984,28 @@ func (c *Cloud) putMetadatum(w http.ResponseWriter, r *http.Request) {
 		novaError(w, http.StatusBadRequest, "Request body and URI mismatch")
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v := c.visibleLocked(r)
-	if v == nil {
-		notFoundServer(w, r.PathValue("id"))
-		return
-	}
-	if v.Metadata == nil {
-		v.Metadata = map[string]string{}
-	}
-	v.Metadata[key] = val
-	v.Updated = c.clock.Now().UTC()
-	c.saveVMLocked(v)
-	writeJSON(w, http.StatusOK, map[string]any{"meta": map[string]string{key: val}})
+	c.withServer(w, r, func(v *vm) {
+		if v.Metadata == nil {
+			v.Metadata = map[string]string{}
+		}
+		v.Metadata[key] = val
+		v.Updated = c.clock.Now().UTC()
+		c.saveVMLocked(v)
+		writeJSON(w, http.StatusOK, map[string]any{"meta": map[string]string{key: val}})
+	})
 }
 
 func (c *Cloud) deleteMetadatum(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v := c.visibleLocked(r)
-	if v == nil {
-		notFoundServer(w, r.PathValue("id"))
-		return
-	}
-	if _, ok := v.Metadata[r.PathValue("key")]; !ok {
-		novaError(w, http.StatusNotFound, "Metadata item was not found")
-		return
-	}
-	delete(v.Metadata, r.PathValue("key"))
-	v.Updated = c.clock.Now().UTC()
-	c.saveVMLocked(v)
-	w.WriteHeader(http.StatusNoContent)
+	c.withServer(w, r, func(v *vm) {
+		if _, ok := v.Metadata[r.PathValue("key")]; !ok {
+			novaError(w, http.StatusNotFound, "Metadata item was not found")
+			return
+		}
+		delete(v.Metadata, r.PathValue("key"))
+		v.Updated = c.clock.Now().UTC()
+		c.saveVMLocked(v)
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // --- flavors -------------------------------------------------------------------------
