@@ -545,7 +545,9 @@ func (c *compiler) errorList(v any, field string) []string {
 	return out
 }
 
-func (c *compiler) retriers(v any, field string) []*retrier {
+// errorHandlers compiles Retry or Catch: an array of objects, each with ErrorEquals, where
+// one matching States.ALL must come last. each compiles one object at field f.
+func errorHandlers[T any](c *compiler, v any, field, what string, each func(o map[string]any, f string) (T, []string)) []T {
 	if v == nil {
 		return nil
 	}
@@ -554,7 +556,7 @@ func (c *compiler) retriers(v any, field string) []*retrier {
 		c.errf(field, "must be an array")
 		return nil
 	}
-	var out []*retrier
+	var out []T
 	for i, e := range a {
 		f := fmt.Sprintf("%s[%d]", field, i)
 		o, ok := e.(map[string]any)
@@ -562,6 +564,20 @@ func (c *compiler) retriers(v any, field string) []*retrier {
 			c.errf(f, "must be an object")
 			return nil
 		}
+		h, names := each(o, f)
+		if names == nil {
+			c.errf(f+".ErrorEquals", "required")
+		}
+		if containsStr(names, ErrAll) && i != len(a)-1 {
+			c.errf(f, "a %s with States.ALL must be the last", what)
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+func (c *compiler) retriers(v any, field string) []*retrier {
+	return errorHandlers(c, v, field, "retrier", func(o map[string]any, f string) (*retrier, []string) {
 		r := &retrier{interval: 1, maxAttempts: 3, backoff: 2}
 		for k, fv := range o {
 			switch k {
@@ -604,34 +620,12 @@ func (c *compiler) retriers(v any, field string) []*retrier {
 				c.errf(f+"."+k, "unknown field")
 			}
 		}
-		if r.errors == nil {
-			c.errf(f+".ErrorEquals", "required")
-		}
-		if containsStr(r.errors, ErrAll) && i != len(a)-1 {
-			c.errf(f, "a retrier with States.ALL must be the last")
-		}
-		out = append(out, r)
-	}
-	return out
+		return r, r.errors
+	})
 }
 
 func (c *compiler) catchers(v any, field string) []*catcher {
-	if v == nil {
-		return nil
-	}
-	a, ok := v.([]any)
-	if !ok {
-		c.errf(field, "must be an array")
-		return nil
-	}
-	var out []*catcher
-	for i, e := range a {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		o, ok := e.(map[string]any)
-		if !ok {
-			c.errf(f, "must be an object")
-			return nil
-		}
+	return errorHandlers(c, v, field, "catcher", func(o map[string]any, f string) (*catcher, []string) {
 		ct := &catcher{}
 		for k, fv := range o {
 			switch k {
@@ -650,18 +644,11 @@ func (c *compiler) catchers(v any, field string) []*catcher {
 			}
 		}
 		ct.resultPath = c.optPath(o, "ResultPath", f, true)
-		if ct.errors == nil {
-			c.errf(f+".ErrorEquals", "required")
-		}
 		if ct.next == "" {
 			c.errf(f+".Next", "required")
 		}
-		if containsStr(ct.errors, ErrAll) && i != len(a)-1 {
-			c.errf(f, "a catcher with States.ALL must be the last")
-		}
-		out = append(out, ct)
-	}
-	return out
+		return ct, ct.errors
+	})
 }
 
 func containsStr(a []string, s string) bool {
