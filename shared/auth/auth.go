@@ -74,8 +74,9 @@ type Keystone struct {
 }
 
 type cached struct {
-	p  Principal
-	at time.Time
+	p       Principal
+	at      time.Time
+	refusal error // a refused token: Keystone never takes a refusal back
 }
 
 // NewKeystone authenticates the service user and returns a validator.
@@ -110,7 +111,9 @@ func NewKeystone(ctx context.Context, o KeystoneOptions) (*Keystone, error) {
 
 // Validate checks token with Keystone, or trusts a recent validation of it: for at most
 // CacheTTL and never past the token's expiry, so that a revoked token stops working
-// within CacheTTL and an expired one at once. Errors never quote the token.
+// within CacheTTL and an expired one at once. A refusal is remembered for CacheTTL too,
+// so that a client retrying a bad token does not reach Keystone on every request (an
+// invalid, expired or revoked token never becomes valid). Errors never quote the token.
 func (k *Keystone) Validate(ctx context.Context, token string) (Principal, error) {
 	if token == "" {
 		return Principal{}, errs.E(errs.Unauthenticated, "", "no token: send X-Auth-Token")
@@ -121,9 +124,15 @@ func (k *Keystone) Validate(ctx context.Context, token string) (Principal, error
 	key := sha256.Sum256([]byte(token)) // the cache never holds tokens themselves
 	now := k.clock.Now()
 	k.mu.Lock()
-	if c, ok := k.cache[key]; ok && now.Sub(c.at) < k.ttl && now.Before(c.p.ExpiresAt) {
-		k.mu.Unlock()
-		return c.p, nil
+	if c, ok := k.cache[key]; ok && now.Sub(c.at) < k.ttl {
+		if c.refusal != nil {
+			k.mu.Unlock()
+			return Principal{}, c.refusal
+		}
+		if now.Before(c.p.ExpiresAt) {
+			k.mu.Unlock()
+			return c.p, nil
+		}
 	}
 	k.mu.Unlock()
 
@@ -132,7 +141,7 @@ func (k *Keystone) Validate(ctx context.Context, token string) (Principal, error
 		k.forget(key)
 		if gophercloud.ResponseCodeIs(r.Err, http.StatusNotFound) || gophercloud.ResponseCodeIs(r.Err, http.StatusUnauthorized) ||
 			gophercloud.ResponseCodeIs(r.Err, http.StatusBadRequest) {
-			return Principal{}, errs.E(errs.Unauthenticated, "", "token is not valid (expired, revoked or unknown)")
+			return Principal{}, k.refuse(key, now, "token is not valid (expired, revoked or unknown)")
 		}
 		return Principal{}, errs.Wrap(errs.Unavailable, "validate token with keystone", redacted{r.Err, token})
 	}
@@ -146,7 +155,7 @@ func (k *Keystone) Validate(ctx context.Context, token string) (Principal, error
 	}
 	proj, err := r.ExtractProject()
 	if err != nil || proj == nil {
-		return Principal{}, errs.E(errs.Unauthenticated, "", "token is not scoped to a project")
+		return Principal{}, k.refuse(key, now, "token is not scoped to a project")
 	}
 	roles, _ := r.ExtractRoles()
 	p := Principal{UserID: user.ID, UserName: user.Name, ProjectID: proj.ID, ProjectName: proj.Name, ExpiresAt: tok.ExpiresAt}
@@ -155,15 +164,26 @@ func (k *Keystone) Validate(ctx context.Context, token string) (Principal, error
 	}
 	p.Admin = proj.Name == k.adminProject
 	if !now.Before(p.ExpiresAt) {
-		return Principal{}, errs.E(errs.Unauthenticated, "", "token has expired")
+		return Principal{}, k.refuse(key, now, "token has expired")
 	}
+	k.remember(key, cached{p: p, at: now})
+	return p, nil
+}
+
+// refuse remembers that the token of key was refused and returns the refusal.
+func (k *Keystone) refuse(key [32]byte, now time.Time, why string) error {
+	err := errs.E(errs.Unauthenticated, "", why)
+	k.remember(key, cached{at: now, refusal: err})
+	return err
+}
+
+func (k *Keystone) remember(key [32]byte, c cached) {
 	k.mu.Lock()
 	if len(k.cache) > 100000 { // bound memory: drop everything rather than track LRU
 		k.cache = map[[32]byte]cached{}
 	}
-	k.cache[key] = cached{p: p, at: now}
+	k.cache[key] = c
 	k.mu.Unlock()
-	return p, nil
 }
 
 // WellFormed reports whether token could be a Keystone token (Fernet, JWS, UUID or

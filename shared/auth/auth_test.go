@@ -133,7 +133,24 @@ func TestValidateRefuses(t *testing.T) {
 			if tc.token != "" && strings.Contains(err.Error(), tc.token) {
 				t.Errorf("error quotes the token: %v", err)
 			}
+			// A refusal is remembered for the cache TTL: retrying the same bad token
+			// does not reach Keystone again until then.
+			before = k.validates.Load()
+			if _, err := v.Validate(context.Background(), tc.token); !errs.Is(err, errs.Unauthenticated) {
+				t.Fatalf("retry: got %v, want an Unauthenticated error", err)
+			}
+			if k.validates.Load() != before {
+				t.Errorf("retry of a refused token asked keystone again within the cache TTL")
+			}
 		})
+	}
+	k.clk.Advance(31 * time.Second)
+	before := k.validates.Load()
+	if _, err := v.Validate(context.Background(), "gAAAAAnotatoken.sig"); !errs.Is(err, errs.Unauthenticated) {
+		t.Fatalf("after the TTL: got %v, want an Unauthenticated error", err)
+	}
+	if k.validates.Load() != before+1 {
+		t.Errorf("after the cache TTL a refused token should be asked about again; keystone asked %d times", k.validates.Load()-before)
 	}
 }
 
