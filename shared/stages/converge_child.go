@@ -88,7 +88,7 @@ func (e *Env) PrepareChild(ctx context.Context, in ChildIn) (ChildOut, error) {
 	}
 	now := e.DB.Now()
 	a := &model.Action{ID: id, Kind: in.Kind, Tenant: c.Tenant, User: parent.User, TopologyID: c.TopologyID, ComponentID: c.ID,
-		NodeID: in.NodeID, Status: model.ActionPending, CreatedAt: now, Execution: id}
+		NodeID: in.NodeID, Status: model.ActionPending, CreatedAt: now}
 	var ops []store.Op
 	switch in.Kind {
 	case ActionReplace, ActionFlexdown:
@@ -133,6 +133,9 @@ func (e *Env) PrepareChild(ctx context.Context, in ChildIn) (ChildOut, error) {
 	if in.Machines[a.Machine] == "" {
 		return ChildOut{}, fmt.Errorf("the %s workflow is not available to action %s", a.Machine, in.ActionID)
 	}
+	// The id the workflow engine will give the child execution (startExecution.sync:2
+	// names it id), so that cancelling the parent can stop it.
+	a.Execution = strings.Replace(in.Machines[a.Machine], ":stateMachine:", ":execution:", 1) + ":" + id
 	if in.Kind != ChildUpgrade && in.Kind != ChildConfig {
 		lop, err := LockOp(Lock{ComponentID: c.ID, ActionID: id, Kind: in.Kind, At: now})
 		if err != nil {

@@ -296,7 +296,13 @@ func componentStatus(nodes []model.Node) string {
 // settle recomputes a component's size (per role too) and status from its nodes after
 // an operation; it is idempotent.
 func (e *Env) settle(ctx context.Context, componentID string) (model.Component, error) {
-	nodes, err := e.DB.Nodes(ctx, componentID)
+	return Settle(ctx, e.DB, componentID)
+}
+
+// Settle recomputes a component's size (per role too) and status from its nodes: what
+// an operation does when it ends, and what a cancel does for the operation it stopped.
+func Settle(ctx context.Context, d *db.DB, componentID string) (model.Component, error) {
+	nodes, err := d.Nodes(ctx, componentID)
 	if err != nil {
 		return model.Component{}, err
 	}
@@ -305,7 +311,7 @@ func (e *Env) settle(ctx context.Context, componentID string) (model.Component, 
 	for _, n := range ms {
 		perRole[n.Role]++
 	}
-	return e.DB.UpdateComponent(ctx, componentID, func(c *model.Component) error {
+	return d.UpdateComponent(ctx, componentID, func(c *model.Component) error {
 		if c.Status == model.StatusDeleting {
 			return nil
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straas/straas/agent/dummy"
 	"github.com/straas/straas/mockcn"
 	restapi "github.com/straas/straas/shared/api"
 	"github.com/straas/straas/shared/client"
@@ -475,4 +476,69 @@ func TestPolicyConvergeWaitsForWindow(t *testing.T) {
 	if n.Flavor != "medium" || n.ServerID == lcNode(t, zk, 1).ServerID || n.Status != "ACTIVE" {
 		t.Fatalf("after convergence: %s on %s (%s)", n.Flavor, n.ServerID, n.Status)
 	}
+}
+
+// TestCancelStopsRunningChild: cancelling a convergence whose replacement (a child
+// action) is running stops the child too: it is CANCELLED with its parent named, the
+// node it left half-built is FAILED saying so, its component lock is released, and
+// replacing the node afterwards ends with one server per node (nothing left over from
+// the stopped child).
+func TestCancelStopsRunningChild(t *testing.T) {
+	s := harness.Start(t, harness.Options{})
+	c := s.Client(t, "demo")
+	topo := lcCreate(t, c, lcTopology("cancelch-1", 1, 0, -1))
+	// New servers take long to boot: the child replacement waits for its node.
+	s.Admin(t, "PUT", "/settings", map[string]any{"boot_latency": mockcn.Latency{Min: dummy.Duration(10 * time.Minute), Max: dummy.Duration(10 * time.Minute)}})
+	desired := map[string]any{"name": "cancelch-1", "availability_zone": "az1", "components": []map[string]any{
+		{"name": "zk", "type": "zookeeper", "version": "3.4.6", "size": 1, "flavor": "medium"}}}
+	path := lcAPI + "/topologies/" + topo.ID + "?ignore_windows=true"
+	var out restapi.ConvergeResponse
+	lcMust(t, c, "PUT", path, desired, &out)
+	if out.Action == nil {
+		t.Fatalf("no convergence action: %+v", out)
+	}
+	var child string
+	harness.Eventually(t, 60*time.Second, "the child replacement runs", func() bool {
+		var a restapi.ActionResponse
+		lcMust(t, c, "GET", lcAPI+"/actions/"+out.Action.ID, nil, &a)
+		for _, st := range a.Action.Stages {
+			if id, ok := strings.CutPrefix(st.Detail, "child action "); ok {
+				child, _, _ = strings.Cut(id, " ")
+			}
+		}
+		if child == "" {
+			return false
+		}
+		var ch restapi.ActionResponse
+		lcMust(t, c, "GET", lcAPI+"/actions/"+child, nil, &ch)
+		return ch.Action.Status == "RUNNING"
+	})
+	lcMust(t, c, "POST", lcAPI+"/actions/"+out.Action.ID+"/cancel", nil, nil)
+	var ch restapi.ActionResponse
+	lcMust(t, c, "GET", lcAPI+"/actions/"+child, nil, &ch)
+	if ch.Action.Status != "CANCELLED" || ch.Action.Error == nil || !strings.Contains(ch.Action.Error.Cause, out.Action.ID) {
+		t.Fatalf("child after the parent's cancel: %s %+v", ch.Action.Status, ch.Action.Error)
+	}
+
+	// The node the child was replacing is FAILED, saying why, not SPAWNING for ever; the
+	// lock is free: replacing it again (boots fast again) succeeds and leaves one server.
+	zk := lcComp(t, lcTopo(t, c, topo.ID), "zk")
+	if n := lcNode(t, zk, 1); n.Status != "FAILED" || !strings.Contains(n.Error, child) {
+		t.Fatalf("node after the cancel: %s (%q), want FAILED naming %s", n.Status, n.Error, child)
+	}
+	s.Admin(t, "PUT", "/settings", map[string]any{"boot_latency": mockcn.DefaultBootLatency})
+	lcSucceeded(t, lcStart(t, c, "PUT", lcAPI+"/nodes/"+lcNode(t, zk, 1).ID, nil))
+	zk = lcComp(t, lcTopo(t, c, topo.ID), "zk")
+	if len(zk.Nodes) != 1 || zk.Nodes[0].Status != "ACTIVE" || zk.Nodes[0].Flavor != "medium" {
+		t.Fatalf("after replacing it again: %+v", zk.Nodes)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	harness.Eventually(t, 60*time.Second, "one server per node", func() bool {
+		servers, err := s.Nova(t).ListServers(ctx, "cancelch-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(servers) == 1 && servers[0].ID == zk.Nodes[0].ServerID
+	})
 }
