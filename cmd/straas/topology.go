@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -96,13 +98,17 @@ func topologyCmd() *cobra.Command {
 		},
 	}
 	show := &cobra.Command{
-		Use: "show ID", Short: "Show a topology with its components and nodes", Args: cobra.ExactArgs(1),
+		Use: "show ID|NAME", Short: "Show a topology with its components and nodes", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := apiClient(cmd)
 			if err != nil {
 				return err
 			}
-			t, err := c.Topology(cmd.Context(), args[0])
+			id, err := topologyID(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			t, err := c.Topology(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -115,18 +121,22 @@ func topologyCmd() *cobra.Command {
 	}
 	var delWait bool
 	del := &cobra.Command{
-		Use: "delete ID", Short: "Delete a topology: its servers, configuration branch and records", Args: cobra.ExactArgs(1),
+		Use: "delete ID|NAME", Short: "Delete a topology: its servers, configuration branch and records", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := apiClient(cmd)
 			if err != nil {
 				return err
 			}
-			a, err := c.DeleteTopology(cmd.Context(), args[0])
+			id, err := topologyID(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			a, err := c.DeleteTopology(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
 			if !jsonOutput(cmd) {
-				fmt.Printf("deleting topology %s; action %s\n", args[0], a.ID)
+				fmt.Printf("deleting topology %s; action %s\n", id, a.ID)
 			}
 			if delWait {
 				act, err := waitAction(cmd, c, a.ID, "")
@@ -139,7 +149,7 @@ func topologyCmd() *cobra.Command {
 				if jsonOutput(cmd) {
 					return printJSON(map[string]any{"action": act})
 				}
-				fmt.Printf("topology %s deleted\n", args[0])
+				fmt.Printf("topology %s deleted\n", id)
 				return nil
 			}
 			if jsonOutput(cmd) {
@@ -181,4 +191,28 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+// topologyID turns a topology's id or name into its id. An id (topo-...) is used as it
+// is; a name must match exactly one topology the caller can see (an admin sees every
+// tenant's, so a name can be ambiguous: the error lists the ids).
+func topologyID(ctx context.Context, c *client.Client, arg string) (string, error) {
+	if strings.HasPrefix(arg, "topo-") {
+		return arg, nil
+	}
+	ts, err := c.TopologiesWhere(ctx, url.Values{"name": {arg}})
+	if err != nil {
+		return "", err
+	}
+	switch len(ts) {
+	case 0:
+		return "", fmt.Errorf("no topology named %q (see straas topology list)", arg)
+	case 1:
+		return ts[0].ID, nil
+	}
+	var ids []string
+	for _, t := range ts {
+		ids = append(ids, t.ID+" (owner "+t.OwnerName+")")
+	}
+	return "", fmt.Errorf("%d topologies are named %q: give the id, one of %s", len(ts), arg, strings.Join(ids, ", "))
 }

@@ -61,13 +61,38 @@ func (c *Client) CreateTopology(ctx context.Context, body []byte) (Topology, Act
 	return out.Topology, out.Action, err
 }
 
-// Topologies lists the caller's topologies.
+// Topologies lists the caller's topologies, every page of them.
 func (c *Client) Topologies(ctx context.Context) ([]model.Topology, error) {
-	var out struct {
-		Topologies []model.Topology `json:"topologies"`
+	return c.TopologiesWhere(ctx, nil)
+}
+
+// TopologiesWhere lists the caller's topologies that match the list filters of GET
+// /topologies (name, status, az, component_type, sort), following next_marker to the
+// last page.
+func (c *Client) TopologiesWhere(ctx context.Context, filter url.Values) ([]model.Topology, error) {
+	var all []model.Topology
+	q := url.Values{}
+	for k, v := range filter {
+		q[k] = v
 	}
-	_, err := c.Do(ctx, "GET", "/straas/v1.0/topologies", nil, &out)
-	return out.Topologies, err
+	for {
+		var out struct {
+			Topologies []model.Topology `json:"topologies"`
+			NextMarker string           `json:"next_marker"`
+		}
+		path := "/straas/v1.0/topologies"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
+		}
+		if _, err := c.Do(ctx, "GET", path, nil, &out); err != nil {
+			return all, err
+		}
+		all = append(all, out.Topologies...)
+		if out.NextMarker == "" || len(out.Topologies) == 0 {
+			return all, nil
+		}
+		q.Set("marker", out.NextMarker)
+	}
 }
 
 // Topology shows one topology.
