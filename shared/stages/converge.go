@@ -96,18 +96,9 @@ func (e *Env) ConvergeTurn(ctx context.Context, in ConvergeState) (ConvergeProgr
 }
 
 func (e *Env) convergeTurn(ctx context.Context, in ConvergeState, sp *records.StoredPlan, p ConvergeProgress) (ConvergeProgress, error) {
-	ok, waiting, err := e.policyService().Turn(ctx, sp.Components, in.ActionID)
-	if err != nil {
-		return p, err
-	}
+	ok, err := e.takeTurn(ctx, in.ActionID, "", StageConvergeTurn, "queued behind ", sp.Components)
 	p.Ready = ok
-	if !ok {
-		e.stageRunning(ctx, in.ActionID, "", StageConvergeTurn)
-		e.stageNote(ctx, in.ActionID, "", StageConvergeTurn, "queued behind "+strings.Join(waiting, ", "))
-	} else if s, err := e.stageOf(ctx, in.ActionID, "", StageConvergeTurn); err == nil && s.Status == "RUNNING" {
-		e.stageDone(ctx, in.ActionID, "", StageConvergeTurn, "", nil, turnCame(s.Detail))
-	}
-	return p, nil
+	return p, err
 }
 
 // ConvergeStepIn is one step of a convergence.

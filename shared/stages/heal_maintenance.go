@@ -85,18 +85,9 @@ func (e *Env) MaintTurn(ctx context.Context, in MaintState) (MaintProgress, erro
 }
 
 func (e *Env) maintTurn(ctx context.Context, in MaintState, p MaintProgress) (MaintProgress, error) {
-	ok, waiting, err := e.policyService().Turn(ctx, in.Components, in.ActionID)
-	if err != nil {
-		return p, err
-	}
+	ok, err := e.takeTurn(ctx, in.ActionID, "", StageMaintTurn, "serialised: queued behind ", in.Components)
 	p.Ready = ok
-	if !ok {
-		e.stageRunning(ctx, in.ActionID, "", StageMaintTurn)
-		e.stageNote(ctx, in.ActionID, "", StageMaintTurn, "serialised: queued behind "+strings.Join(waiting, ", "))
-	} else if s, err := e.stageOf(ctx, in.ActionID, "", StageMaintTurn); err == nil && s.Status == "RUNNING" {
-		e.stageDone(ctx, in.ActionID, "", StageMaintTurn, "", nil, turnCame(s.Detail))
-	}
-	return p, nil
+	return p, err
 }
 
 // MaintItem is one component's branch of a maintenance.
@@ -529,6 +520,24 @@ func (e *Env) failedStages(ctx context.Context, actionID string) []string {
 }
 
 // turnCame is a turn stage's last word: what it waited for, and that its turn came.
+// takeTurn asks whether action is first in the queues of comps (policy actions on a
+// component run one at a time). While it is not, its stage (of component comp, "" for
+// the action) runs and says what it waits behind; when its turn comes the stage ends
+// saying so.
+func (e *Env) takeTurn(ctx context.Context, action, comp, stage, queued string, comps []string) (bool, error) {
+	ok, waiting, err := e.policyService().Turn(ctx, comps, action)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		e.stageRunning(ctx, action, comp, stage)
+		e.stageNote(ctx, action, comp, stage, queued+strings.Join(waiting, ", "))
+	} else if s, err := e.stageOf(ctx, action, comp, stage); err == nil && s.Status == "RUNNING" {
+		e.stageDone(ctx, action, comp, stage, "", nil, turnCame(s.Detail))
+	}
+	return ok, nil
+}
+
 func turnCame(waited string) string {
 	if waited == "" {
 		return "its turn came"

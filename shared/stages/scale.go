@@ -124,18 +124,9 @@ func (e *Env) ScaleTurn(ctx context.Context, in ScaleState) (ScaleProgress, erro
 }
 
 func (e *Env) scaleTurn(ctx context.Context, in ScaleState, p ScaleProgress) (ScaleProgress, error) {
-	ok, waiting, err := e.policyService().Turn(ctx, []string{in.ComponentID}, in.ActionID)
-	if err != nil {
-		return p, err
-	}
+	ok, err := e.takeTurn(ctx, in.ActionID, in.ComponentID, StageScaleTurn, "queued behind ", []string{in.ComponentID})
 	p.Ready = ok
-	if !ok {
-		e.stageRunning(ctx, in.ActionID, in.ComponentID, StageScaleTurn)
-		e.stageNote(ctx, in.ActionID, in.ComponentID, StageScaleTurn, "queued behind "+strings.Join(waiting, ", "))
-	} else if s, err := e.stageOf(ctx, in.ActionID, in.ComponentID, StageScaleTurn); err == nil && s.Status == "RUNNING" {
-		e.stageDone(ctx, in.ActionID, in.ComponentID, StageScaleTurn, "", nil, turnCame(s.Detail))
-	}
-	return p, nil
+	return p, err
 }
 
 // ScaleFinish closes a scaling: the component's new size, the action's outcome.
