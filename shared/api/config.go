@@ -55,6 +55,25 @@ func (s *Server) configRepos() (ConfigRepos, error) {
 	return nil, errs.E(errs.Unavailable, "configuration", "this deployment has no configuration repository")
 }
 
+// configBranch is the config repos and the branch of the path's {ref}; with read, the
+// caller must also be allowed to read that branch.
+func (s *Server) configBranch(r *http.Request, read bool) (ConfigRepos, string, error) {
+	repos, err := s.configRepos()
+	if err != nil {
+		return nil, "", err
+	}
+	branch, err := branchOf(r.PathValue("ref"))
+	if err != nil {
+		return nil, "", err
+	}
+	if read {
+		if err := gitrepo.CheckRead(configAccess(r), branch, ""); err != nil {
+			return nil, "", err
+		}
+	}
+	return repos, branch, nil
+}
+
 func (s *Server) configPlanner() (ConfigPlanner, error) {
 	if c, ok := s.Catalog.(ConfigPlanner); ok {
 		return c, nil
@@ -229,15 +248,11 @@ func (s *Server) readConfig(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request) error {
-	repos, err := s.configRepos()
+	repos, branch, err := s.configBranch(r, false)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	branch, err := branchOf(r.PathValue("ref"))
-	if err != nil {
-		return err
-	}
 	p := r.PathValue("path")
 	var body struct {
 		Content string `json:"content"`
@@ -262,15 +277,8 @@ func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listConfigTags(w http.ResponseWriter, r *http.Request) error {
-	repos, err := s.configRepos()
+	repos, branch, err := s.configBranch(r, true)
 	if err != nil {
-		return err
-	}
-	branch, err := branchOf(r.PathValue("ref"))
-	if err != nil {
-		return err
-	}
-	if err := gitrepo.CheckRead(configAccess(r), branch, ""); err != nil {
 		return err
 	}
 	tags, err := repos.Tags(r.Context(), branch)
@@ -285,15 +293,8 @@ func (s *Server) listConfigTags(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) showConfigTag(w http.ResponseWriter, r *http.Request) error {
-	repos, err := s.configRepos()
+	repos, branch, err := s.configBranch(r, true)
 	if err != nil {
-		return err
-	}
-	branch, err := branchOf(r.PathValue("ref"))
-	if err != nil {
-		return err
-	}
-	if err := gitrepo.CheckRead(configAccess(r), branch, ""); err != nil {
 		return err
 	}
 	t, err := repos.Tag(r.Context(), branch, r.PathValue("tag"))
@@ -305,11 +306,7 @@ func (s *Server) showConfigTag(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createConfigTag(w http.ResponseWriter, r *http.Request) error {
-	repos, err := s.configRepos()
-	if err != nil {
-		return err
-	}
-	branch, err := branchOf(r.PathValue("ref"))
+	repos, branch, err := s.configBranch(r, false)
 	if err != nil {
 		return err
 	}
@@ -337,15 +334,11 @@ func (s *Server) createConfigTag(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteConfigTag(w http.ResponseWriter, r *http.Request) error {
-	repos, err := s.configRepos()
+	repos, branch, err := s.configBranch(r, false)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	branch, err := branchOf(r.PathValue("ref"))
-	if err != nil {
-		return err
-	}
 	a := configAccess(r)
 	if err := gitrepo.CheckRead(a, branch, ""); err != nil {
 		return err
