@@ -41,8 +41,8 @@ func TestCLITopologyNames(t *testing.T) {
 		t.Fatalf("straas login: %v\n%s", err, out)
 	}
 	tests := []struct {
-		args    []string
-		ok      bool
+		args []string
+		ok   bool
 		want string // the output must contain it
 	}{
 		{[]string{"topology", "show", "names-2"}, true, ids["names-2"]},
