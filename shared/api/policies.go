@@ -83,8 +83,9 @@ func policyRoutes() []Route {
 		Route{Method: "POST", Pattern: Prefix + "/actions/{id}/cancel", Handler: (*Server).cancelAction, Tag: "actions",
 			Scope: Scope{Param: "id", Kind: ScopeAction}, Summary: "Cancel a pending or running action", Response: ActionCancelled{},
 			Description: "Stops the action's workflow and releases what it held (component lock, queues, recovery slot, " +
-				"maintenance flags). A child operation already running (a replace started by a recovery, say) is an action " +
-				"of its own and is not stopped."},
+				"maintenance flags). Its child actions (a replace started by a recovery, say) end with it, running ones " +
+				"with their workflows stopped; nodes left half-built become FAILED naming the action, and their component " +
+				"is settled instead of staying UPDATING."},
 		Route{Method: "PUT", Pattern: Prefix + "/topologies/{id}", Handler: (*Server).convergeTopology, Tag: "topologies", Scope: topo,
 			Summary: "Converge a topology to a desired spec (the body of a creation); with dry_run, only the plan",
 			Request: "create_topology", Status: http.StatusAccepted, Response: ConvergeResponse{},
