@@ -59,8 +59,7 @@ func (e *Env) configWindow(ctx context.Context, req *ConfigChangeIn, run string)
 	}
 	msg := fmt.Sprintf("%s is not urgent and waits: %s", what, o.Describe())
 	if s, err := e.stageOf(ctx, req.ActionID, req.ComponentID, StageConfigWindow); err != nil || s.Status != "RUNNING" || s.Detail != msg {
-		e.stageRunning(ctx, req.ActionID, req.ComponentID, StageConfigWindow)
-		e.stageNote(ctx, req.ActionID, req.ComponentID, StageConfigWindow, msg)
+		e.stageWaiting(ctx, req.ActionID, req.ComponentID, StageConfigWindow, msg)
 		c, _, err := e.DB.Component(ctx, req.ComponentID)
 		if err != nil {
 			return PlanOut{}, err

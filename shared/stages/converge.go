@@ -134,8 +134,7 @@ func (e *Env) ConvergeStep(ctx context.Context, in ConvergeStepIn) (ChildIn, err
 			ci.WindowWait, ci.WindowUntil = true, o.Opens.UTC().Format(time.RFC3339)
 			msg := fmt.Sprintf("%s is not urgent and waits: %s", describeStep(s), o.Describe())
 			if st, err := e.stageOf(ctx, in.ActionID, s.ComponentID, stage); err != nil || st.Detail != msg {
-				e.stageRunning(ctx, in.ActionID, s.ComponentID, stage)
-				e.stageNote(ctx, in.ActionID, s.ComponentID, stage, msg)
+				e.stageWaiting(ctx, in.ActionID, s.ComponentID, stage, msg)
 				e.emit(ctx, model.Event{Type: "maintenance.deferred", TopologyID: in.TopologyID, ComponentID: s.ComponentID,
 					ActionID: in.ActionID, Message: msg, Data: map[string]any{"opens_at": ci.WindowUntil}})
 			}

@@ -431,11 +431,26 @@ func describeFailures(fs []model.NodeFailure) string {
 
 // stageRunning records that a stage started (first start wins the timestamp).
 func (e *Env) stageRunning(ctx context.Context, actionID, componentID, stage string) {
+	e.markRunning(ctx, actionID, componentID, stage, nil)
+}
+
+// stageWaiting records a stage that runs while it waits, with what it waits for, in one
+// update: a reader never sees it RUNNING without its reason.
+func (e *Env) stageWaiting(ctx context.Context, actionID, componentID, stage, detail string) {
+	e.markRunning(ctx, actionID, componentID, stage, &detail)
+}
+
+// markRunning records a stage as RUNNING (a new start unless it was running already),
+// with its detail when one is given.
+func (e *Env) markRunning(ctx context.Context, actionID, componentID, stage string, detail *string) {
 	_, err := e.DB.UpdateStage(ctx, actionID, componentID, stage, func(s *model.Stage) {
 		if s.Status == "" || s.Status == "FAILED" {
 			s.StartedAt = e.DB.Now()
 		}
 		s.Status, s.FinishedAt = "RUNNING", nil
+		if detail != nil {
+			s.Detail = *detail
+		}
 	})
 	if err != nil {
 		e.Log.Warn("record stage start", "action", actionID, "stage", stage, "err", err)

@@ -245,8 +245,7 @@ func (e *Env) healTurn(ctx context.Context, in *HealState, hc *healContext, p He
 			if hc.quorum {
 				why = fmt.Sprintf("waiting: %s keeps a quorum, one member is recovered at a time; in progress: %s", hc.comp.Name, strings.Join(waiting, ", "))
 			}
-			e.stageRunning(ctx, in.ActionID, in.ComponentID, StageHealTurn)
-			e.stageNote(ctx, in.ActionID, in.ComponentID, StageHealTurn, why)
+			e.stageWaiting(ctx, in.ActionID, in.ComponentID, StageHealTurn, why)
 			return p, nil
 		}
 		p.Ready = true
@@ -259,8 +258,7 @@ func (e *Env) healTurn(ctx context.Context, in *HealState, hc *healContext, p He
 		if !o.Open {
 			p.WindowWait, p.WindowUntil = true, o.Opens.UTC().Format(time.RFC3339)
 			msg := fmt.Sprintf("%s of node %s is not urgent and waits: %s", p.Step, hc.node.Name, o.Describe())
-			e.stageRunning(ctx, in.ActionID, in.ComponentID, StageHealWindow)
-			e.stageNote(ctx, in.ActionID, in.ComponentID, StageHealWindow, msg)
+			e.stageWaiting(ctx, in.ActionID, in.ComponentID, StageHealWindow, msg)
 			e.emit(ctx, model.Event{Type: "node.heal_deferred", TopologyID: hc.comp.TopologyID, ComponentID: hc.comp.ID, NodeID: hc.node.ID,
 				ActionID: in.ActionID, Tenant: hc.comp.Tenant, Message: msg, Data: map[string]any{"opens_at": p.WindowUntil, "step": p.Step}})
 			return p, nil

@@ -134,8 +134,7 @@ func (e *Env) MaintPlan(ctx context.Context, in MaintItem) (MaintPlanOut, error)
 		o := policy.NextOpening(ops.Windows(c.ID), e.DB.Now())
 		if !o.Open {
 			msg := fmt.Sprintf("replacing the nodes of %s is not urgent and waits: %s", c.Name, o.Describe())
-			e.stageRunning(ctx, in.ActionID, c.ID, StageMaintWindow)
-			e.stageNote(ctx, in.ActionID, c.ID, StageMaintWindow, msg)
+			e.stageWaiting(ctx, in.ActionID, c.ID, StageMaintWindow, msg)
 			e.emit(ctx, model.Event{Type: "maintenance.deferred", TopologyID: c.TopologyID, ComponentID: c.ID, ActionID: in.ActionID,
 				Tenant: c.Tenant, Message: msg, Data: map[string]any{"opens_at": o.Opens.UTC().Format(time.RFC3339)}})
 			return MaintPlanOut{WindowWait: true, WindowUntil: o.Opens.UTC().Format(time.RFC3339)}, nil
@@ -530,8 +529,7 @@ func (e *Env) takeTurn(ctx context.Context, action, comp, stage, queued string, 
 		return false, err
 	}
 	if !ok {
-		e.stageRunning(ctx, action, comp, stage)
-		e.stageNote(ctx, action, comp, stage, queued+strings.Join(waiting, ", "))
+		e.stageWaiting(ctx, action, comp, stage, queued+strings.Join(waiting, ", "))
 	} else if s, err := e.stageOf(ctx, action, comp, stage); err == nil && s.Status == "RUNNING" {
 		e.stageDone(ctx, action, comp, stage, "", nil, turnCame(s.Detail))
 	}
