@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,12 +22,7 @@ func TestTokenExpiry(t *testing.T) {
 	list := s.APIURL + restapi.Prefix + "/topologies"
 
 	cfg := filepath.Join(t.TempDir(), "session.json")
-	straas := func(args ...string) (string, error) {
-		cmd := exec.Command(harness.Binary(t), args...)
-		cmd.Env = append(os.Environ(), "STRAAS_CONFIG="+cfg)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	straas := s.CLI(t, "STRAAS_CONFIG="+cfg) // the last of a key wins in exec's environment
 	if out, err := straas("login", "--auth-url", s.AuthURL(), "--url", s.APIURL, "--user", "demo", "--password", "demo", "-o", "json"); err != nil {
 		t.Fatalf("straas login: %v\n%s", err, out)
 	}

@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,13 +27,7 @@ func TestCLITopologyNames(t *testing.T) {
 		t.Fatalf("list with pages of 1: %d topologies, %v; want 3", len(all), err)
 	}
 
-	cfg := filepath.Join(t.TempDir(), "session.json")
-	cli := func(args ...string) (string, error) {
-		cmd := exec.Command(harness.Binary(t), args...)
-		cmd.Env = append(os.Environ(), "STRAAS_CONFIG="+cfg)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	cli := s.CLI(t)
 	if out, err := cli("login", "--auth-url", s.AuthURL(), "--url", s.APIURL, "--user", "demo", "--password", "demo"); err != nil {
 		t.Fatalf("straas login: %v\n%s", err, out)
 	}

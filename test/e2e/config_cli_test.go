@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +19,10 @@ func TestConfigCLI(t *testing.T) {
 		t.Fatalf("creation: %s %+v", act.Status, act.Error)
 	}
 	zk := componentNamed(t, c, topo.ID, "zk")
-	bin := harness.Binary(t)
-	env := []string{"STRAAS_URL=" + s.APIURL, "STRAAS_TOKEN=" + c.Token, "STRAAS_CONFIG=" + filepath.Join(t.TempDir(), "session.json")}
+	cli := s.CLI(t, "STRAAS_TOKEN="+c.Token)
 	run := func(wantOK bool, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(cmd.Environ(), env...)
-		out, err := cmd.CombinedOutput()
+		out, err := cli(args...)
 		if (err == nil) != wantOK {
 			t.Fatalf("straas %s: %v (want success %v)\n%s", strings.Join(args, " "), err, wantOK, out)
 		}

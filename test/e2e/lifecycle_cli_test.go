@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,18 +17,14 @@ func TestLifecycleCLI(t *testing.T) {
 	c := s.Client(t, "demo")
 	topo := lcCreate(t, c, lcTopology("cli-1", 3, 0, 1))
 	zk, strm := lcComp(t, topo, "zk"), lcComp(t, topo, "strm")
-	bin := harness.Binary(t)
+	cli := s.CLI(t, "STRAAS_TOKEN="+c.Token)
 	run := func(wantOK bool, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "STRAAS_URL="+s.APIURL, "STRAAS_TOKEN="+c.Token, "STRAAS_CONFIG="+filepath.Join(t.TempDir(), "session.json"))
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
+		out, err := cli(args...)
 		if (err == nil) != wantOK {
-			t.Fatalf("straas %s: %v (want ok=%v)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, wantOK, out.String(), errb.String())
+			t.Fatalf("straas %s: %v (want ok=%v)\n%s", strings.Join(args, " "), err, wantOK, out)
 		}
-		return out.String() + errb.String()
+		return out
 	}
 
 	out := run(true, "component", "flexup", strm.ID, "--count", "2", "--role", "supervisor", "--wait")

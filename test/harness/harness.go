@@ -273,6 +273,21 @@ func (s *Straas) Token(t testing.TB, user, password, project string) string {
 	return tok
 }
 
+// CLI returns a runner of the straas binary against s: STRAAS_URL is s's API,
+// STRAAS_CONFIG a session file of the runner's own, and env is added (a STRAAS_TOKEN,
+// say). It returns stdout and stderr together.
+func (s *Straas) CLI(t testing.TB, env ...string) func(args ...string) (string, error) {
+	t.Helper()
+	bin := Binary(t)
+	base := []string{"STRAAS_URL=" + s.APIURL, "STRAAS_CONFIG=" + filepath.Join(t.TempDir(), "session.json")}
+	return func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(append(os.Environ(), base...), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+}
+
 // Client returns an API client logged in as user (password = user name, project =
 // the user's dev project: admin -> admin, demo/demo2 -> demo, other -> other).
 func (s *Straas) Client(t testing.TB, user string) *client.Client {
